@@ -1,0 +1,162 @@
+"""Run a screening through Dask: build what is missing, save each result as it finishes.
+
+The dependency chain per coordination type is: Architector La template → tblite-optimised La complex →
+every other REE swapped into it and re-optimised.  References (free ligand, water, bare ions) and the
+aqua ions [M(H2O)8]³⁺ run beside it.  Workers return results; only this (client) process writes the
+store, so workers need no shared filesystem.  What is already stored is never recomputed; failures are
+stored with their reason (``retry_failed`` redoes them); a dead worker's task is retried by Dask, and
+whatever was lost with a dead client is simply missing on the next run.
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import dask
+from distributed import Client, LocalCluster, as_completed
+
+from core.complexes import AQUA, COORDINATION_TYPES, CoordinationType
+from core.constants import REE_METALS, TEMPLATE_METAL
+from core.ligands import Ligand
+from core.settings import ScreeningSettings
+from core.store import Store
+from core.tasks import FAILED, OK, QC_FAILED, Record, compute_ion_reference, compute_la_complex, \
+    compute_ligand_reference, compute_swapped_complex, compute_templates, compute_water_reference
+
+SCHEDULER_ENV = "REESCREEN_SCHEDULER"
+#: One BLAS/OpenMP thread per worker process: threads fight for the 2 cores otherwise.
+SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                     "NUMBA_NUM_THREADS": "1"}
+
+ProgressCallback = Callable[["Progress"], None]
+
+
+@dataclass
+class Progress:
+    """Where a run stands; passed to the progress callback after every finished task."""
+
+    total: int
+    done: int = 0
+    failed: int = 0
+    qc_failed: int = 0
+    errors: int = 0
+    last: str = ""
+
+
+@dataclass
+class ScreenSummary:
+    """What a run did.  ``computed`` counts tasks run now, ``cached`` results found in the store."""
+
+    ligand: str
+    requested: int
+    cached: int
+    computed: int
+    failed: int
+    qc_failed: int
+    errors: list[str] = field(default_factory=list)
+    wall_s: float = 0.0
+    stage_s: dict[str, float] = field(default_factory=dict)
+
+
+def make_client(scheduler: str | None = None, n_workers: int | None = None) -> Client:
+    """A Dask client: on ``scheduler`` (or ``$REESCREEN_SCHEDULER``) if given, else an embedded
+    ``LocalCluster`` of single-threaded worker processes, one per core."""
+    address = scheduler or os.environ.get(SCHEDULER_ENV)
+    if address:
+        return Client(address, timeout="30s")
+    dask.config.set({"distributed.nanny.pre-spawn-environ": SINGLE_THREAD_ENV,
+                     "distributed.worker.daemon": False})
+    cluster = LocalCluster(n_workers=n_workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                           dashboard_address=None, host="127.0.0.1")
+    return Client(cluster)
+
+
+def _status_counts(progress: Progress, rec: Record) -> None:
+    if rec.status == FAILED:
+        progress.failed += 1
+    elif rec.status == QC_FAILED:
+        progress.qc_failed += 1
+
+
+def run_screen(ligand: Ligand, store: Store, client: Client, settings: ScreeningSettings,
+               metals: Sequence[str] = REE_METALS, ctypes: Sequence[str] = tuple(COORDINATION_TYPES),
+               progress: ProgressCallback | None = None, retry_failed: bool = False) -> ScreenSummary:
+    """Screen ``ligand`` against ``metals`` × ``ctypes``; returns what was cached, computed and failed."""
+    start = time.perf_counter()
+    bad = sorted(set(metals) - set(REE_METALS)) + sorted(set(ctypes) - set(COORDINATION_TYPES))
+    if bad:
+        raise ValueError(f"Unknown metals or coordination types: {', '.join(bad)}")
+    metals = [m for m in REE_METALS if m in set(metals)]
+    names = {"ligand_name": ligand.name, "scaffold": ligand.scaffold, "substituent": ligand.substituent}
+    futures: dict = {}  # future -> label
+    cached = 0
+
+    def missing(kind: str, **ident: str) -> bool:
+        return not store.has(kind, settings, retry_failed=retry_failed, **ident)
+
+    # References.
+    if missing("ligand", ligand=ligand.smiles):
+        futures[client.submit(compute_ligand_reference, ligand, settings, pure=False)] = "reference"
+    if missing("water"):
+        futures[client.submit(compute_water_reference, settings, pure=False)] = "reference"
+    for m in metals:
+        if missing("ion", metal=m):
+            futures[client.submit(compute_ion_reference, m, settings, pure=False)] = "reference"
+
+    # Complexes: one chain per coordination type, the aqua ion included.
+    chains: list[tuple[Ligand | None, CoordinationType]] = [(ligand, COORDINATION_TYPES[c]) for c in ctypes]
+    chains.append((None, AQUA))
+    requested = len(metals) * len(ctypes)
+    for lig, ctype in chains:
+        smiles = lig.smiles if lig else ""
+        todo = [m for m in metals if missing("complex", ligand=smiles, metal=m, ctype=ctype.name)]
+        if lig is not None:
+            cached += len(metals) - len(todo)
+        if not todo:
+            continue
+        la_row = store.get("complex", settings, ligand=smiles, metal=TEMPLATE_METAL, ctype=ctype.name)
+        templates = store.templates(settings, smiles, ctype.name)
+        need_la = TEMPLATE_METAL in todo or la_row is None
+        if need_la and not any(t.status == OK for t in templates):
+            templates = client.submit(compute_templates, lig, ctype, settings, pure=False)
+            futures[templates] = "template"
+        if need_la:
+            la = client.submit(compute_la_complex, lig, ctype, settings, templates, pure=False)
+            futures[la] = "complex"
+        else:
+            la = store.record(la_row)
+        for m in todo:
+            if m != TEMPLATE_METAL:
+                futures[client.submit(compute_swapped_complex, lig, ctype, m, settings, la, templates,
+                                      pure=False)] = "complex"
+
+    state = Progress(total=len(futures))
+    stage_s: dict[str, float] = {}
+    errors: list[str] = []
+    if progress:
+        progress(state)
+    for fut in as_completed(list(futures)):
+        label = futures[fut]
+        try:
+            result = fut.result()
+        except Exception as exc:  # infrastructure failure: nothing stored, the next run redoes it
+            errors.append(f"{label}: {type(exc).__name__}: {exc}")
+            state.errors += 1
+        else:
+            records = result if isinstance(result, list) else [result]
+            for rec in records:
+                store.save(rec, settings, names if rec.ligand else None)
+                stage_s[label] = stage_s.get(label, 0.0) + rec.wall_s
+                if rec.kind != "template" or rec.status != OK:
+                    _status_counts(state, rec)
+                state.last = f"{rec.kind} {rec.metal} {rec.ctype} {rec.status}".strip()
+            store.fill_binding_energies(settings, ligand.smiles)
+        state.done += 1
+        if progress:
+            progress(state)
+    store.fill_binding_energies(settings, ligand.smiles)
+    return ScreenSummary(ligand=ligand.smiles, requested=requested, cached=cached, computed=len(futures),
+                         failed=state.failed, qc_failed=state.qc_failed, errors=errors,
+                         wall_s=time.perf_counter() - start, stage_s=stage_s)

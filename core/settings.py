@@ -1,0 +1,58 @@
+"""Named screening settings.  A settings object is part of every result's key: change it, get new results."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, replace
+
+
+@dataclass(frozen=True)
+class ScreeningSettings:
+    """How hard to search and how tightly to optimise.
+
+    Architector (La templates): ``n_symmetries`` metal-centre symmetries, ``n_templates`` relaxed
+    templates kept per coordination type (each is re-optimised with tblite; the lowest wins).
+    tblite optimisation: LBFGS to ``fmax`` (eV/Å) within ``max_steps``; SCF at
+    ``electronic_temperature`` (K), retried once at ``retry_temperature`` (K) if it does not converge
+    within ``scf_max_iterations``.  ``ligand_conformers`` RDKit conformers of the free ligand are
+    optimised and the lowest is its reference.
+    """
+
+    name: str = "fast"
+    n_symmetries: int = 1
+    n_templates: int = 1
+    fmax: float = 0.05
+    max_steps: int = 400
+    electronic_temperature: float = 300.0
+    retry_temperature: float = 1000.0
+    scf_max_iterations: int = 250
+    ligand_conformers: int = 3
+    seed: int = 42
+
+    def fingerprint(self) -> str:
+        """Short content hash of every setting (the name included), used in result keys."""
+        text = json.dumps(asdict(self), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def to_json(self) -> str:
+        """The settings as a JSON object (stored with every result)."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+    def with_changes(self, **changes: object) -> "ScreeningSettings":
+        """A copy with some settings changed (its fingerprint changes with them)."""
+        return replace(self, **changes)
+
+
+FAST = ScreeningSettings()
+# Closer to the paper: up to 10 metal-centre symmetries and three templates per type, tighter forces.
+THOROUGH = ScreeningSettings(name="thorough", n_symmetries=10, n_templates=3, fmax=0.03, max_steps=1500,
+                             ligand_conformers=10)
+PRESETS: dict[str, ScreeningSettings] = {"fast": FAST, "thorough": THOROUGH}
+
+
+def get_settings(name: str) -> ScreeningSettings:
+    """The named preset (``fast`` or ``thorough``)."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"Unknown settings {name!r}; choose from {', '.join(PRESETS)}.") from None

@@ -1,0 +1,184 @@
+"""Units of work the runner sends to Dask workers.  Each returns a :class:`Record` and never raises for a
+chemistry failure (Architector, SCF, QC): the failure is a result with its reason, so it is stored and
+shown.  Only infrastructure errors (a dead worker, a bug) propagate as exceptions.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from ase import Atoms
+from ase.build import molecule
+from rdkit import Chem
+from rdkit.Chem import AllChem
+
+from core.complexes import (CoordinationType, TemplateError, build_la_template, complex_charge,
+                            swap_metal)
+from core.constants import METAL_OXIDATION_STATE, TEMPLATE_METAL
+from core.ligands import Ligand
+from core.qc import check_complex, inchikey_from_atoms, inchikey_from_smiles
+from core.settings import ScreeningSettings
+from core.xtb import XTBError, XTBResult, optimise_xtb, single_point_xtb
+
+OK, FAILED, QC_FAILED = "ok", "failed", "qc_failed"
+
+
+@dataclass
+class Record:
+    """One computed thing: a template, a complex, or a reference (ligand, water, ion).
+
+    ``energy`` is the absolute GFN2-xTB/ALPB(water) energy in kcal/mol (None when failed).
+    Identity fields (``kind``, ``ligand``, ``metal``, ``ctype``) plus the settings fingerprint key the store.
+    """
+
+    kind: str
+    ligand: str = ""
+    metal: str = ""
+    ctype: str = ""
+    status: str = OK
+    reason: str = ""
+    energy: float | None = None
+    atoms: Atoms | None = None
+    charge: int = 0
+    n_steps: int = 0
+    converged: bool = True
+    electronic_temperature: float = 0.0
+    wall_s: float = 0.0
+    rank: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def _from_xtb(kind: str, res: XTBResult, charge: int, **identity: str) -> Record:
+    reason = "" if res.converged else f"optimisation stopped at the step limit ({res.n_steps} steps)"
+    return Record(kind=kind, energy=res.energy, atoms=res.atoms, charge=charge, n_steps=res.n_steps,
+                  converged=res.converged, electronic_temperature=res.electronic_temperature,
+                  wall_s=res.wall_s, reason=reason, **identity)
+
+
+def compute_templates(ligand: Ligand | None, ctype: CoordinationType, settings: ScreeningSettings) -> list[Record]:
+    """La templates of ``ctype`` from Architector (one Record per template, or one failed Record)."""
+    identity = {"ligand": ligand.smiles if ligand else "", "metal": TEMPLATE_METAL, "ctype": ctype.name}
+    start = time.perf_counter()
+    try:
+        templates = build_la_template(ligand, ctype, settings)
+    except TemplateError as exc:
+        return [Record("template", status=FAILED, reason=str(exc), wall_s=time.perf_counter() - start, **identity)]
+    wall = (time.perf_counter() - start) / len(templates)
+    return [Record("template", atoms=a, charge=int(a.info["charge"]), rank=i, wall_s=wall, **identity)
+            for i, a in enumerate(templates)]
+
+
+def _qc(record: Record, ligand: Ligand | None, ctype: CoordinationType) -> Record:
+    qc = check_complex(record.atoms, ligand.smiles if ligand else None, ligand.charge if ligand else 0, ctype)
+    if not qc.passed:
+        record.status, record.reason = QC_FAILED, qc.reason
+    return record
+
+
+def compute_la_complex(ligand: Ligand | None, ctype: CoordinationType, settings: ScreeningSettings,
+                       templates: list[Record]) -> Record:
+    """Optimise every La template with tblite and keep the lowest that passes QC."""
+    identity = {"ligand": ligand.smiles if ligand else "", "metal": TEMPLATE_METAL, "ctype": ctype.name}
+    usable = [t for t in templates if t.status == OK and t.atoms is not None]
+    if not usable:
+        reason = templates[0].reason if templates else "no template"
+        return Record("complex", status=FAILED, reason=f"no La template: {reason}", **identity)
+    charge = complex_charge(ligand.charge if ligand else 0, ctype)
+    results, errors = [], []
+    for t in usable:
+        try:
+            results.append(_qc(_from_xtb("complex", optimise_xtb(t.atoms, charge, settings), charge, **identity),
+                               ligand, ctype))
+        except XTBError as exc:
+            errors.append(str(exc))
+    if not results:
+        return Record("complex", status=FAILED, reason=errors[0], charge=charge, **identity)
+    results.sort(key=lambda r: (r.status != OK, r.energy))
+    best = results[0]
+    best.extra["templates_optimised"] = len(results)
+    return best
+
+
+def compute_swapped_complex(ligand: Ligand | None, ctype: CoordinationType, metal: str,
+                            settings: ScreeningSettings, la_complex: Record,
+                            templates: list[Record]) -> Record:
+    """The ``metal`` complex: La swapped out of the optimised La complex (or its template), re-optimised."""
+    identity = {"ligand": ligand.smiles if ligand else "", "metal": metal, "ctype": ctype.name}
+    charge = complex_charge(ligand.charge if ligand else 0, ctype)
+    if la_complex.status == OK and la_complex.atoms is not None:
+        start, source = la_complex.atoms, "optimised La complex"
+    else:
+        usable = [t for t in templates if t.status == OK and t.atoms is not None]
+        if not usable:
+            return Record("complex", status=FAILED, charge=charge,
+                          reason=f"no La structure to swap from: {la_complex.reason}", **identity)
+        start, source = usable[0].atoms, "La template"
+    try:
+        res = optimise_xtb(swap_metal(start, metal), charge, settings)
+    except XTBError as exc:
+        return Record("complex", status=FAILED, reason=str(exc), charge=charge, **identity)
+    record = _qc(_from_xtb("complex", res, charge, **identity), ligand, ctype)
+    record.extra["swapped_from"] = source
+    return record
+
+
+def _ligand_conformers(ligand: Ligand, n: int, seed: int) -> list[Atoms]:
+    mol = Chem.AddHs(Chem.MolFromSmiles(ligand.smiles))
+    params = AllChem.ETKDGv3()
+    params.randomSeed = seed
+    ids = list(AllChem.EmbedMultipleConfs(mol, numConfs=n, params=params))
+    if not ids:
+        raise XTBError("RDKit could not embed a 3D structure of the free ligand")
+    symbols = [a.GetSymbol() for a in mol.GetAtoms()]
+    return [Atoms(symbols, positions=mol.GetConformer(i).GetPositions()) for i in ids]
+
+
+def compute_ligand_reference(ligand: Ligand, settings: ScreeningSettings) -> Record:
+    """Free ligand (same charge) optimised from ``settings.ligand_conformers`` RDKit conformers; lowest wins."""
+    identity = {"ligand": ligand.smiles}
+    start = time.perf_counter()
+    best: Record | None = None
+    errors: list[str] = []
+    try:
+        conformers = _ligand_conformers(ligand, settings.ligand_conformers, settings.seed)
+    except XTBError as exc:
+        return Record("ligand", status=FAILED, reason=str(exc), charge=ligand.charge, **identity)
+    want = inchikey_from_smiles(ligand.smiles)
+    for conf in conformers:
+        try:
+            rec = _from_xtb("ligand", optimise_xtb(conf, ligand.charge, settings), ligand.charge, **identity)
+        except XTBError as exc:
+            errors.append(str(exc))
+            continue
+        try:
+            same = inchikey_from_atoms(rec.atoms, ligand.charge) == want
+        except Exception:
+            same = False
+        if not same:
+            errors.append("free ligand changed connectivity on optimisation")
+            continue
+        if best is None or rec.energy < best.energy:
+            best = rec
+    if best is None:
+        return Record("ligand", status=FAILED, reason=errors[0] if errors else "no conformer",
+                      charge=ligand.charge, **identity)
+    best.extra["conformers"] = len(conformers)
+    best.wall_s = time.perf_counter() - start
+    return best
+
+
+def compute_water_reference(settings: ScreeningSettings) -> Record:
+    """Optimised water at GFN2-xTB/ALPB(water)."""
+    try:
+        return _from_xtb("water", optimise_xtb(molecule("H2O"), 0, settings), 0)
+    except XTBError as exc:
+        return Record("water", status=FAILED, reason=str(exc))
+
+
+def compute_ion_reference(metal: str, settings: ScreeningSettings) -> Record:
+    """Bare M³⁺ in ALPB water (single atom, 4f in core, closed shell)."""
+    try:
+        return _from_xtb("ion", single_point_xtb(Atoms(metal), METAL_OXIDATION_STATE, settings),
+                         METAL_OXIDATION_STATE, metal=metal)
+    except XTBError as exc:
+        return Record("ion", metal=metal, status=FAILED, reason=str(exc), charge=METAL_OXIDATION_STATE)
