@@ -1,0 +1,140 @@
+"""Real Architector + tblite on small cases: swap, QC, energies, SCF failures, references."""
+import numpy as np
+import pytest
+from ase import Atoms
+
+from core.complexes import AQUA, COORDINATION_TYPES, complex_charge, swap_metal
+from core.constants import LEVEL_OF_THEORY, SHANNON_RADIUS_CN8
+from core.energies import binding_energy, complex_binding_energy, exchange_energy
+from core.geometry import coordinating_atoms, fragments, metal_index
+from core.qc import check_complex
+from core.settings import FAST
+from core.store import Store
+from core.tasks import FAILED, OK, compute_ion_reference, compute_water_reference
+
+ONE_L = COORDINATION_TYPES["1L6W"]
+
+
+@pytest.fixture(scope="module")
+def la_complex(small_screen, hopo_methyl):
+    store = Store(small_screen[0])
+    return store.record(store.get("complex", FAST, ligand=hopo_methyl.smiles, metal="La", ctype="1L6W"))
+
+
+def test_complex_charges_follow_ligand_charge():
+    assert [complex_charge(-1, t) for t in COORDINATION_TYPES.values()] == [-1, 0, 1, 2]
+    assert [complex_charge(-2, t) for t in COORDINATION_TYPES.values()] == [-5, -3, -1, 1]
+    assert complex_charge(0, AQUA) == 3
+
+
+def test_small_screen_finishes_with_every_complex_passing_qc(small_screen):
+    path, summary = small_screen
+    assert summary.errors == [] and summary.failed == 0 and summary.qc_failed == 0
+    df = Store(path).results_frame()
+    assert sorted(df["metal"]) == ["La", "Lu"]
+    assert (df["qc"] == "passed").all() and (df["level of theory"] == LEVEL_OF_THEORY).all()
+    assert df["E_bind (kcal/mol)"].notna().all() and df["E_exchange (kcal/mol)"].notna().all()
+
+
+def test_swapped_complex_keeps_ligand_inchikeys(la_complex, hopo_methyl):
+    for metal in ("Y", "Gd", "Lu"):
+        swapped = swap_metal(la_complex.atoms, metal)
+        assert swapped[metal_index(swapped)].symbol == metal
+        assert check_complex(swapped, hopo_methyl.smiles, hopo_methyl.charge, ONE_L).passed
+
+
+def test_swap_moves_every_donor_by_the_ionic_radius_difference(la_complex):
+    atoms = la_complex.atoms
+    lu = swap_metal(atoms, "Lu")
+    m = metal_index(atoms)
+    shift = SHANNON_RADIUS_CN8["La"] - SHANNON_RADIUS_CN8["Lu"]
+    for members in fragments(atoms):
+        for d in coordinating_atoms(atoms, members):
+            before, after = atoms.get_distance(m, d), lu.get_distance(m, d)
+            assert 0.5 * shift < before - after <= shift + 1e-6
+    # ligands move rigidly: intra-ligand distances unchanged
+    frag = fragments(atoms)[0]
+    assert np.allclose(atoms[frag].get_all_distances(), lu[frag].get_all_distances())
+
+
+def test_qc_catches_a_proton_moved_from_water_to_ligand(la_complex, hopo_methyl):
+    atoms = la_complex.atoms.copy()
+    water = next(f for f in fragments(atoms) if len(f) == 3)
+    h = next(i for i in water if atoms[i].symbol == "H")
+    n_oxide_o = next(i for f in fragments(atoms) if len(f) > 3 for i in coordinating_atoms(atoms, f)
+                     if atoms[i].symbol == "O")
+    direction = atoms.positions[n_oxide_o] - atoms.positions[metal_index(atoms)]
+    atoms.positions[h] = atoms.positions[n_oxide_o] + 0.97 * direction / np.linalg.norm(direction)
+    result = check_complex(atoms, hopo_methyl.smiles, hopo_methyl.charge, ONE_L)
+    assert not result.passed and "fragment" in result.reason
+
+
+def test_qc_catches_a_broken_ring(la_complex, hopo_methyl):
+    atoms = la_complex.atoms.copy()
+    lig = next(f for f in fragments(atoms) if len(f) > 3)
+    m = metal_index(atoms)
+    # pull the methyl carbon (farthest heavy atom from the metal) 1.5 Å further out: C–C bond broken
+    far = max((i for i in lig if atoms[i].symbol == "C"), key=lambda i: atoms.get_distance(m, i))
+    v = atoms.positions[far] - atoms.positions[m]
+    moving = [i for i in lig if atoms.get_distance(far, i) < 1.2]
+    atoms.positions[moving] += 1.5 * v / np.linalg.norm(v)
+    result = check_complex(atoms, hopo_methyl.smiles, hopo_methyl.charge, ONE_L)
+    assert not result.passed
+
+
+def test_qc_catches_a_water_leaving_the_first_shell(la_complex, hopo_methyl):
+    atoms = la_complex.atoms.copy()
+    m = metal_index(atoms)
+    water = next(f for f in fragments(atoms) if len(f) == 3)
+    o = next(i for i in water if atoms[i].symbol == "O")
+    v = atoms.positions[o] - atoms.positions[m]
+    atoms.positions[water] += (3.3 - np.linalg.norm(v)) * v / np.linalg.norm(v)
+    result = check_complex(atoms, hopo_methyl.smiles, hopo_methyl.charge, ONE_L)
+    assert not result.passed and "moved away" in result.reason
+
+
+def test_binding_energy_arithmetic_against_independent_calculation():
+    assert binding_energy(-100.0, 20.0, [-30.0, -30.0, -5.0]) == pytest.approx(-55.0)
+    assert complex_binding_energy(-100.0, 20.0, -30.0, 2, -5.0, 1) == pytest.approx(-55.0)
+    assert exchange_energy(-1200.0, -1150.0) == pytest.approx(-50.0)
+
+
+def test_stored_binding_energies_match_the_stored_references(small_screen, hopo_methyl):
+    store = Store(small_screen[0])
+    rows = {(r.kind, r.metal, r.ctype): r for r in store.rows(settings_hash=FAST.fingerprint())
+            if r.kind != "template" and r.get("ligand") in ("", hopo_methyl.smiles)}
+    water = rows[("water", "", "")].energy_kcal
+    ligand = rows[("ligand", "", "")].energy_kcal
+    for metal in ("La", "Lu"):
+        ion = rows[("ion", metal, "")].energy_kcal
+        cplx = rows[("complex", metal, "1L6W")]
+        aqua = rows[("complex", metal, "8W")]
+        by_hand = cplx.energy_kcal - ion - ligand - 6 * water
+        assert cplx.e_bind_kcal == pytest.approx(by_hand, abs=1e-6)
+        aqua_by_hand = aqua.energy_kcal - ion - 8 * water
+        assert cplx.e_exchange_kcal == pytest.approx(by_hand - aqua_by_hand, abs=1e-6)
+        # at this level E_bind is large and negative; the exchange energy is small
+        assert -1500 < cplx.e_bind_kcal < -900 and -60 < cplx.e_exchange_kcal < 30
+
+
+def test_every_stored_energy_carries_level_of_theory_and_units(small_screen):
+    for row in Store(small_screen[0]).rows():
+        assert row.level_of_theory == LEVEL_OF_THEORY and row.units == "kcal/mol"
+
+
+def test_lanthanide_ions_run_closed_shell_with_4f_in_core():
+    for metal in ("Gd", "Lu", "Y"):
+        rec = compute_ion_reference(metal, FAST)
+        assert rec.status == OK and np.isfinite(rec.energy) and rec.charge == 3
+
+
+def test_unconverged_scf_is_retried_then_recorded_with_its_reason():
+    rec = compute_water_reference(FAST.with_changes(scf_max_iterations=1))
+    assert rec.status == FAILED
+    assert "300 K" in rec.reason and "1000 K" in rec.reason and "SCF" in rec.reason
+
+
+def test_water_reference_is_a_bent_molecule():
+    rec = compute_water_reference(FAST)
+    assert rec.status == OK
+    assert 100 < rec.atoms.get_angle(1, 0, 2) < 112 and isinstance(rec.atoms, Atoms)
