@@ -1,0 +1,107 @@
+"""The `reescreen` command and the store: help, bad input, cache, provenance, CSV and extxyz export."""
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import ase.io
+import pandas as pd
+import pytest
+
+from core.cli import main
+from core.runner import run_screen
+from core.settings import FAST, THOROUGH
+from core.store import Store, package_versions
+
+BIN = Path(sys.executable).parent
+
+
+def test_help_lists_every_command_and_option():
+    out = subprocess.run([str(BIN / "reescreen"), "--help"], capture_output=True, text=True, check=True).stdout
+    for cmd in ("screen", "ligands", "results", "export"):
+        assert cmd in out
+    out = subprocess.run([str(BIN / "reescreen"), "screen", "--help"], capture_output=True, text=True,
+                         check=True).stdout
+    for opt in ("--smiles", "--scaffold", "--substituent", "--donors", "--metals", "--types", "--settings",
+                "--scheduler", "--db", "--retry-failed"):
+        assert opt in out
+
+
+def test_ligands_command_lists_scaffolds_and_substituents(capsys):
+    assert main(["ligands"]) == 0
+    out = capsys.readouterr().out
+    assert "HOPO" in out and "thio-CAM" in out and "2-hydroxypyridine" in out
+    assert main(["ligands", "--scaffold", "CAM"]) == 0
+    assert "CAM-phosphonate" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--smiles", "C1CC("], "Invalid SMILES"),
+    (["--smiles", "Oc1ccccc1O"], "No anionic donor"),
+    (["--smiles", "[O-]c1ccccc1[O-]", "--metals", "Fe"], "unknown metals"),
+    (["--smiles", "[O-]c1ccccc1[O-]", "--types", "5L"], "unknown coordination types"),
+    (["--scaffold", "HOPO"], "needs --substituent"),
+])
+def test_bad_screen_input_fails_fast_with_a_clear_message(tmp_path, args, message):
+    proc = subprocess.run([str(BIN / "reescreen"), "screen", *args, "--db", str(tmp_path / "x.db")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_results_command_prints_ranked_table_with_level_of_theory(small_screen, capsys):
+    assert main(["results", "--db", str(small_screen[0])]) == 0
+    out = capsys.readouterr().out
+    assert "GFN2-xTB/ALPB(water)" in out and "kcal/mol" in out and "1L6W" in out
+    assert "La" in out and "Lu" in out
+
+
+def test_cached_screen_returns_at_once_and_computes_nothing(small_screen, client, hopo_methyl):
+    store = Store(small_screen[0])
+    start = time.perf_counter()
+    summary = run_screen(hopo_methyl, store, client, FAST, ["La", "Lu"], ["1L6W"])
+    assert summary.computed == 0 and summary.cached == 2
+    assert time.perf_counter() - start < 1.0
+
+
+def test_results_are_keyed_by_settings(small_screen, hopo_methyl):
+    store = Store(small_screen[0])
+    assert store.has("complex", FAST, ligand=hopo_methyl.smiles, metal="La", ctype="1L6W")
+    assert not store.has("complex", THOROUGH, ligand=hopo_methyl.smiles, metal="La", ctype="1L6W")
+    assert FAST.fingerprint() != FAST.with_changes(fmax=0.02).fingerprint()
+
+
+def test_store_keeps_provenance(small_screen):
+    store = Store(small_screen[0])
+    meta = store.db.metadata
+    assert meta["packages"] == package_versions() and meta["level_of_theory"] == "GFN2-xTB/ALPB(water)"
+    row = next(store.rows(kind="complex"))
+    assert row.code_version and row.settings == "fast" and row.data["settings"]["fmax"] == FAST.fmax
+
+
+def test_store_location_from_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("REESCREEN_DB", str(tmp_path / "env.db"))
+    assert Store().path == tmp_path / "env.db"
+
+
+def test_csv_export_has_units_and_level_of_theory(small_screen, tmp_path):
+    out = tmp_path / "short.csv"
+    assert main(["export", str(out), "--db", str(small_screen[0])]) == 0
+    text = out.read_text()
+    assert text.startswith("# reescreen") and "GFN2-xTB/ALPB(water)" in text.splitlines()[0]
+    df = pd.read_csv(out, comment="#")
+    assert len(df) == 2 and "E_bind (kcal/mol)" in df.columns
+
+
+def test_extxyz_export_one_frame_per_complex_with_binding_energy(small_screen, tmp_path):
+    out = tmp_path / "set.xyz"
+    assert main(["export", str(out), "--db", str(small_screen[0])]) == 0
+    frames = ase.io.read(out, index=":")
+    df = Store(small_screen[0]).results_frame()
+    assert len(frames) == len(df) == 2
+    for atoms in frames:
+        row = df[(df["metal"] == atoms.info["metal"])].iloc[0]
+        assert atoms.get_potential_energy() == pytest.approx(row["E_bind (kcal/mol)"])
+        assert atoms.info["absolute_energy"] == pytest.approx(row["E_complex (kcal/mol)"])
+        assert atoms.info["type"] == "1L6W" and atoms.info["charge"] == 2 and atoms.info["qc"] == "passed"
+        assert len(atoms) == 1 + 22 + 6 * 3
