@@ -26,6 +26,8 @@ from core.tasks import FAILED, OK, QC_FAILED, Record, compute_ion_reference, com
     compute_ligand_reference, compute_swapped_complex, compute_templates, compute_water_reference
 
 SCHEDULER_ENV = "REESCREEN_SCHEDULER"
+LANTHANIDE_SERIES = tuple(m for m in REE_METALS if m != "Y")  # La ... Lu
+Y_CHAIN_NEIGHBOUR = "Ho"  # CN-8 radii: Y 1.019 Å, Ho 1.015 Å
 #: One BLAS/OpenMP thread per worker process: threads fight for the 2 cores otherwise.
 SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
                      "NUMBA_NUM_THREADS": "1"}
@@ -80,6 +82,62 @@ def _status_counts(progress: Progress, rec: Record) -> None:
         progress.qc_failed += 1
 
 
+def _stored_ok(store: Store, settings: ScreeningSettings, ligand: str, ctype: CoordinationType,
+               metal: str) -> Record | None:
+    row = store.get("complex", settings, ligand=ligand, metal=metal, ctype=ctype.name)
+    return store.record(row) if row is not None and row.status == OK else None
+
+
+def _series_starts(todo: Sequence[str], la, stored: Callable, submit: Callable) -> list[tuple[str, object]]:
+    """Submit the swapped complexes as a chain along the lanthanide series.
+
+    Neighbouring lanthanides differ by ~0.01 Å in radius, so a complex swapped from its optimised
+    predecessor is converged in a step or two, where one swapped from La needs ~35.  Each metal starts
+    from the nearest earlier metal that is stored or computed in this run (La by default); Y, which is
+    not in the series, starts from Ho (closest radius) when available.  Returns (metal, future) pairs.
+    """
+    out: list[tuple[str, object]] = []
+    prev = y_start = la
+    for metal in LANTHANIDE_SERIES[1:]:
+        if metal in todo:
+            prev = submit(metal, prev)
+            out.append((metal, prev))
+        else:
+            prev = stored(metal) or prev
+        if metal == Y_CHAIN_NEIGHBOUR:
+            y_start = prev
+    if "Y" in todo:
+        out.append(("Y", submit("Y", y_start)))
+    return out
+
+
+def _submit_chain(client: Client, store: Store, settings: ScreeningSettings, lig: Ligand | None,
+                  ctype: CoordinationType, todo: Sequence[str]) -> dict:
+    """Submit what one coordination type still needs: template, La complex, the swapped metals."""
+    smiles = lig.smiles if lig else ""
+    futures: dict = {}
+    la_row = store.get("complex", settings, ligand=smiles, metal=TEMPLATE_METAL, ctype=ctype.name)
+    templates = store.templates(settings, smiles, ctype.name)
+    need_la = TEMPLATE_METAL in todo or la_row is None
+    if need_la and not any(t.status == OK for t in templates):
+        templates = client.submit(compute_templates, lig, ctype, settings, pure=False)
+        futures[templates] = "template"
+    if need_la:
+        la = client.submit(compute_la_complex, lig, ctype, settings, templates, pure=False)
+        futures[la] = "complex"
+    else:
+        la = store.record(la_row)
+
+    def submit_swap(metal: str, start):
+        return client.submit(compute_swapped_complex, lig, ctype, metal, settings, start, la, templates,
+                             pure=False)
+
+    for _, future in _series_starts(todo, la, lambda m: _stored_ok(store, settings, smiles, ctype, m),
+                                    submit_swap):
+        futures[future] = "complex"
+    return futures
+
+
 def run_screen(ligand: Ligand, store: Store, client: Client, settings: ScreeningSettings,
                metals: Sequence[str] = REE_METALS, ctypes: Sequence[str] = tuple(COORDINATION_TYPES),
                progress: ProgressCallback | None = None, retry_failed: bool = False) -> ScreenSummary:
@@ -116,21 +174,7 @@ def run_screen(ligand: Ligand, store: Store, client: Client, settings: Screening
             cached += len(metals) - len(todo)
         if not todo:
             continue
-        la_row = store.get("complex", settings, ligand=smiles, metal=TEMPLATE_METAL, ctype=ctype.name)
-        templates = store.templates(settings, smiles, ctype.name)
-        need_la = TEMPLATE_METAL in todo or la_row is None
-        if need_la and not any(t.status == OK for t in templates):
-            templates = client.submit(compute_templates, lig, ctype, settings, pure=False)
-            futures[templates] = "template"
-        if need_la:
-            la = client.submit(compute_la_complex, lig, ctype, settings, templates, pure=False)
-            futures[la] = "complex"
-        else:
-            la = store.record(la_row)
-        for m in todo:
-            if m != TEMPLATE_METAL:
-                futures[client.submit(compute_swapped_complex, lig, ctype, m, settings, la, templates,
-                                      pure=False)] = "complex"
+        futures.update(_submit_chain(client, store, settings, lig, ctype, todo))
 
     state = Progress(total=len(futures))
     stage_s: dict[str, float] = {}

@@ -99,26 +99,34 @@ def compute_la_complex(ligand: Ligand | None, ctype: CoordinationType, settings:
     return best
 
 
+def _usable(record: Record | None) -> bool:
+    return record is not None and record.status == OK and record.atoms is not None
+
+
 def compute_swapped_complex(ligand: Ligand | None, ctype: CoordinationType, metal: str,
-                            settings: ScreeningSettings, la_complex: Record,
+                            settings: ScreeningSettings, start: Record, la_complex: Record,
                             templates: list[Record]) -> Record:
-    """The ``metal`` complex: La swapped out of the optimised La complex (or its template), re-optimised."""
+    """The ``metal`` complex: the metal of ``start`` (usually the previous metal of the series, already
+    optimised) swapped for ``metal`` and re-optimised.  Falls back to the optimised La complex, then to
+    the La template, when the start structure failed."""
     identity = {"ligand": ligand.smiles if ligand else "", "metal": metal, "ctype": ctype.name}
     charge = complex_charge(ligand.charge if ligand else 0, ctype)
-    if la_complex.status == OK and la_complex.atoms is not None:
-        start, source = la_complex.atoms, "optimised La complex"
+    usable_templates = [t for t in templates if _usable(t)]
+    if _usable(start):
+        source = start
+    elif _usable(la_complex):
+        source = la_complex
+    elif usable_templates:
+        source = usable_templates[0]
     else:
-        usable = [t for t in templates if t.status == OK and t.atoms is not None]
-        if not usable:
-            return Record("complex", status=FAILED, charge=charge,
-                          reason=f"no La structure to swap from: {la_complex.reason}", **identity)
-        start, source = usable[0].atoms, "La template"
+        return Record("complex", status=FAILED, charge=charge,
+                      reason=f"no La structure to swap from: {la_complex.reason}", **identity)
     try:
-        res = optimise_xtb(swap_metal(start, metal), charge, settings)
+        res = optimise_xtb(swap_metal(source.atoms, metal), charge, settings)
     except XTBError as exc:
         return Record("complex", status=FAILED, reason=str(exc), charge=charge, **identity)
     record = _qc(_from_xtb("complex", res, charge, **identity), ligand, ctype)
-    record.extra["swapped_from"] = source
+    record.extra["swapped_from"] = f"{source.metal} {source.kind}"
     return record
 
 

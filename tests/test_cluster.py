@@ -127,3 +127,19 @@ def test_killed_worker_then_killed_client_lose_nothing_and_compute_nothing_twice
         for w in workers:
             w.kill()
             w.wait()
+
+
+def test_swaps_chain_along_the_series_from_the_nearest_available_metal():
+    from core.runner import _series_starts
+
+    submitted = []
+
+    def submit(metal, start):
+        submitted.append((metal, start))
+        return f"{metal}-result"
+
+    stored = {"Pr": "Pr-stored"}
+    out = _series_starts(["La", "Ce", "Nd", "Ho", "Lu", "Y"], "La-result", stored.get, submit)
+    assert [m for m, _ in out] == ["Ce", "Nd", "Ho", "Lu", "Y"]
+    assert dict(submitted) == {"Ce": "La-result", "Nd": "Pr-stored", "Ho": "Nd-result", "Lu": "Ho-result",
+                               "Y": "Ho-result"}
