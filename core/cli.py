@@ -9,7 +9,7 @@ import pandas as pd
 from core import __version__
 from core.complexes import COORDINATION_TYPES
 from core.constants import ENERGY_UNITS, LEVEL_OF_THEORY, REE_METALS
-from core.ligands import SCAFFOLDS, SUBSTITUENTS, LigandError, assemble_smiles, library_ligand, make_ligand
+from core.ligands import SCAFFOLDS, SUBSTITUENTS, TRAINING_SCAFFOLDS, LigandError, assemble_smiles, library_ligand, make_ligand
 from core.settings import PRESETS, get_settings
 
 TABLE_COLUMNS = ["rank", "ligand", "metal", "type", "E_bind (kcal/mol)", "E_exchange (kcal/mol)", "qc",
@@ -79,6 +79,27 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--settings", choices=list(PRESETS), help="only results of this preset")
     e.add_argument("--include-failed", action="store_true", help="extxyz: also write failed/QC-flagged frames")
     _add_db(e)
+
+    d = sub.add_parser("dataset", help="build the reference dataset (the paper's grid) and write its shards",
+                       description="Screen the grid (training scaffolds x substituents x types x REEs, plus HDEV "
+                                   "4L out of sample) into the store, resumably, then write compressed extxyz "
+                                   "shards and provenance.json.")
+    dsub = d.add_subparsers(dest="dataset_command", required=True)
+    b = dsub.add_parser("build", help="screen what is missing, then write the shards",
+                        description="Resumable: a killed build continues where it stopped (results are in the "
+                                    "store). Frames: energy = E_bind, absolute_energy = E_complex (kcal/mol).")
+    b.add_argument("--out", default="data/dataset", help="output folder for shards (default data/dataset)")
+    b.add_argument("--substituents", help="comma-separated subset of substituents (default: all)")
+    b.add_argument("--scaffolds", default=",".join(TRAINING_SCAFFOLDS), help="training scaffolds")
+    b.add_argument("--metals", default=",".join(REE_METALS), help="comma-separated REEs (default: all 16)")
+    b.add_argument("--types", default=",".join(COORDINATION_TYPES), help="coordination types of the training set")
+    b.add_argument("--no-hdev", action="store_true", help="leave out the HDEV out-of-sample set")
+    b.add_argument("--write-only", action="store_true", help="only write shards from what the store holds")
+    b.add_argument("--settings", default="fast", choices=list(PRESETS), help="search/optimisation preset")
+    b.add_argument("--scheduler", help="Dask scheduler address (default: embedded cluster)")
+    b.add_argument("--workers", type=int, help="worker processes of the embedded cluster")
+    b.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_db(b)
     return parser
 
 
@@ -198,7 +219,46 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"screen": _cmd_screen, "ligands": _cmd_ligands, "results": _cmd_results, "export": _cmd_export}
+def _cmd_dataset(args: argparse.Namespace) -> int:
+    from core.dataset import build_dataset, dataset_grid, write_dataset
+    from core.store import Store
+
+    substituents = _csv_list(args.substituents, list(SUBSTITUENTS), "substituents") if args.substituents else None
+    grid = dataset_grid(substituents, _csv_list(args.scaffolds, list(SCAFFOLDS), "scaffolds"),
+                        _csv_list(args.types, tuple(COORDINATION_TYPES), "coordination types"),
+                        include_hdev=not args.no_hdev)
+    metals = _csv_list(args.metals, REE_METALS, "metals")
+    settings = get_settings(args.settings)
+    store = Store(args.db)
+    info: dict = {}
+    if not args.write_only:
+        from core.runner import make_client
+
+        bar = None
+        if not args.no_progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(grid), unit="ligand", file=sys.stderr)
+
+        def report(p):
+            if bar is not None:
+                bar.n = p.done
+                eta = "" if p.eta_s is None else f"{p.eta_s / 60:.0f} min"
+                bar.set_postfix(ligand=p.ligand, eta=eta, refresh=False)
+                bar.refresh()
+        with make_client(args.scheduler, args.workers) as client:
+            info = build_dataset(store, client, settings, grid, metals, report)
+        if bar is not None:
+            bar.close()
+    prov = write_dataset(store, settings, grid, args.out, metals, info)
+    for split, c in prov["counts"].items():
+        print(f"{split}: {c['included']} frames written of {c['requested']} requested; {c['qc_failed']} QC-failed, "
+              f"{c['failed']} failed, {c['missing']} missing (excluded)")
+    print(f"shards and provenance.json in {args.out} (energies in {ENERGY_UNITS}, {LEVEL_OF_THEORY})")
+    return 1 if info.get("errors") else 0
+
+
+COMMANDS = {"screen": _cmd_screen, "ligands": _cmd_ligands, "results": _cmd_results, "export": _cmd_export, "dataset": _cmd_dataset}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -214,29 +214,31 @@ class Store:
             df.to_csv(fh, index=False)
         return len(df)
 
-    def export_extxyz(self, path: str | os.PathLike, include_failed: bool = False, **filters) -> int:
-        """Write complexes as extended XYZ, one frame per complex, in the public dataset's layout:
-        ``energy`` is the binding energy (kcal/mol), ``absolute_energy`` the complex's total energy."""
-        import ase.io
-
+    def frames(self, include_failed: bool = False, **filters) -> list[Atoms]:
+        """Complexes as Atoms in the public dataset's layout: ``info['energy']`` is E_bind and
+        ``info['absolute_energy']`` the complex's total energy (both kcal/mol, GFN2-xTB/ALPB(water))."""
         df = self.results_frame(**filters)
         frames = []
         for _, r in df.iterrows():
             if r["status"] != OK and not include_failed:
                 continue
-            row = self.db.get(id=int(r["row_id"]))
-            atoms = row.toatoms()
+            atoms = self.db.get(id=int(r["row_id"])).toatoms()
             info = {"metal": r["metal"], "ligand": r["smiles"], "scaffold": r["scaffold"],
                     "substituent": r["substituent"], "type": r["type"], "charge": int(r["charge"]),
                     "qc": r["qc"], "status": r["status"], "level_of_theory": LEVEL_OF_THEORY,
                     "energy_units": ENERGY_UNITS}
-            if pd.notna(r["E_bind (kcal/mol)"]):
-                info["energy"] = float(r["E_bind (kcal/mol)"])
-            if pd.notna(r["E_complex (kcal/mol)"]):
-                info["absolute_energy"] = float(r["E_complex (kcal/mol)"])
-            if pd.notna(r["E_exchange (kcal/mol)"]):
-                info["exchange_energy"] = float(r["E_exchange (kcal/mol)"])
+            for key, col in (("energy", "E_bind (kcal/mol)"), ("absolute_energy", "E_complex (kcal/mol)"),
+                             ("exchange_energy", "E_exchange (kcal/mol)")):
+                if pd.notna(r[col]):
+                    info[key] = float(r[col])
             atoms.info = info
             frames.append(atoms)
+        return frames
+
+    def export_extxyz(self, path: str | os.PathLike, include_failed: bool = False, **filters) -> int:
+        """Write complexes as extended XYZ, one frame per complex (see :meth:`frames`); ``.gz`` compresses."""
+        import ase.io
+
+        frames = self.frames(include_failed=include_failed, **filters)
         ase.io.write(str(path), frames, format="extxyz")
         return len(frames)

@@ -1,0 +1,163 @@
+"""The reference dataset: the paper's grid screened with our engine, written as compressed extxyz shards.
+
+Grid: HOPO, CAM, thio-HOPO, thio-CAM × every library substituent × 4 coordination types × 16 REEs
+(training set), plus HDEV × every substituent × 4 L × 16 REEs (out-of-sample set, as in the paper).
+Building is a loop of :func:`core.runner.run_screen` calls on one store, so it is resumable and
+parallel like any screening.  Shards hold one frame per complex that passed QC and has a binding
+energy; QC-failed and failed complexes are excluded and counted in the provenance file.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import ase.io
+from ase import Atoms
+
+from core import __version__
+from core.complexes import COORDINATION_TYPES
+from core.constants import ENERGY_UNITS, LEVEL_OF_THEORY, REE_METALS
+from core.ligands import SUBSTITUENTS, TRAINING_SCAFFOLDS, Ligand, library_ligand
+from core.settings import ScreeningSettings
+from core.store import Store, package_versions
+
+OUT_OF_SAMPLE_SCAFFOLD = "HDEV"
+OUT_OF_SAMPLE_TYPES = ("4L",)
+SHARD_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class GridItem:
+    """One ligand of the grid, the coordination types it is screened in, and its split."""
+
+    ligand: Ligand
+    ctypes: tuple[str, ...]
+    split: str  # "train" (split 80:10:10 at training time) or "hdev" (out of sample)
+
+
+def dataset_grid(substituents: Sequence[str] | None = None, scaffolds: Sequence[str] = TRAINING_SCAFFOLDS,
+                 ctypes: Sequence[str] = tuple(COORDINATION_TYPES), include_hdev: bool = True) -> list[GridItem]:
+    """The grid, substituent-major so that a partial build covers every scaffold."""
+    names = list(substituents) if substituents is not None else list(SUBSTITUENTS)
+    grid = [GridItem(library_ligand(s, r), tuple(ctypes), "train") for r in names for s in scaffolds]
+    if include_hdev:
+        grid += [GridItem(library_ligand(OUT_OF_SAMPLE_SCAFFOLD, r), OUT_OF_SAMPLE_TYPES, "hdev") for r in names]
+    return grid
+
+
+@dataclass
+class BuildProgress:
+    """Where a dataset build stands: ligands done of total, complexes computed, estimated time left."""
+
+    done: int
+    total: int
+    ligand: str
+    computed: int
+    elapsed_s: float
+    eta_s: float | None
+
+
+def build_dataset(store: Store, client, settings: ScreeningSettings, grid: Sequence[GridItem],
+                  metals: Sequence[str] = REE_METALS,
+                  progress: Callable[[BuildProgress], None] | None = None) -> dict:
+    """Screen every grid ligand that is not complete in ``store``.  Returns counts and wall time."""
+    from core.runner import run_screen
+
+    start = time.perf_counter()
+    computed_ligands, computed_tasks, errors = 0, 0, []
+    for i, item in enumerate(grid):
+        summary = run_screen(item.ligand, store, client, settings, metals, item.ctypes)
+        computed_tasks += summary.computed
+        errors += summary.errors
+        if summary.computed:
+            computed_ligands += 1
+        elapsed = time.perf_counter() - start
+        remaining = len(grid) - i - 1
+        eta = elapsed / computed_ligands * remaining if computed_ligands else None
+        if progress:
+            progress(BuildProgress(i + 1, len(grid), item.ligand.name, summary.computed, elapsed, eta))
+    return {"ligands": len(grid), "ligands_computed_now": computed_ligands, "tasks_computed_now": computed_tasks,
+            "errors": errors, "wall_s": time.perf_counter() - start}
+
+
+def _write_shards(frames: list[Atoms], out_dir: Path, stem: str) -> list[Path]:
+    paths = []
+    for k in range(0, len(frames), SHARD_SIZE):
+        path = out_dir / f"{stem}-{k // SHARD_SIZE:03d}.extxyz.gz"
+        ase.io.write(str(path), frames[k:k + SHARD_SIZE], format="extxyz")
+        paths.append(path)
+    return paths
+
+
+def _sha256(paths: Sequence[Path]) -> str:
+    """Hash of the shards' uncompressed text (gzip headers carry a timestamp)."""
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(path.name.encode())
+        with gzip.open(path, "rb") as fh:
+            digest.update(fh.read())
+    return digest.hexdigest()
+
+
+def write_dataset(store: Store, settings: ScreeningSettings, grid: Sequence[GridItem], out_dir: str | Path,
+                  metals: Sequence[str] = REE_METALS, build_info: dict | None = None) -> dict:
+    """Write the grid's complexes from ``store`` as shards plus ``provenance.json``; returns the provenance."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("*.extxyz.gz"):
+        old.unlink()
+    counts: dict[str, dict[str, int]] = {}
+    shards: list[Path] = []
+    rejected: list[dict] = []
+    for split in ("train", "hdev"):
+        items = [g for g in grid if g.split == split]
+        if not items:
+            continue
+        frames: list[Atoms] = []
+        c = {"requested": 0, "included": 0, "qc_failed": 0, "failed": 0, "missing": 0, "no_binding_energy": 0}
+        for item in items:
+            c["requested"] += len(metals) * len(item.ctypes)
+            for atoms in store.frames(include_failed=True, ligands=[item.ligand.smiles], settings=settings,
+                                      metals=metals, ctypes=item.ctypes):
+                status = atoms.info["status"]
+                if status != "ok":
+                    c["qc_failed" if status == "qc_failed" else "failed"] += 1
+                    rejected.append({"ligand": item.ligand.name, "metal": atoms.info["metal"],
+                                     "type": atoms.info["type"], "status": status})
+                    continue
+                if "energy" not in atoms.info:
+                    c["no_binding_energy"] += 1
+                    continue
+                atoms.info["split"] = split
+                frames.append(atoms)
+        c["included"] = len(frames)
+        c["missing"] = c["requested"] - c["included"] - c["qc_failed"] - c["failed"] - c["no_binding_energy"]
+        counts[split] = c
+        shards += _write_shards(frames, out, f"reescreen-gfn2xtb-{split}")
+    provenance = {
+        "dataset": "reescreen GFN2-xTB/ALPB(water) binding energies of REE complexes",
+        "level_of_theory": LEVEL_OF_THEORY, "energy_units": ENERGY_UNITS,
+        "frame_keys": {"energy": "E_bind (kcal/mol)", "absolute_energy": "E_complex (kcal/mol)",
+                       "exchange_energy": "vs [M(H2O)8]3+ (kcal/mol)", "metal": "", "scaffold": "",
+                       "substituent": "", "type": "4L/3L2W/2L4W/1L6W", "charge": "total charge",
+                       "qc": "passed", "split": "train or hdev"},
+        "code_version": __version__, "settings": json.loads(settings.to_json()), "packages": package_versions(),
+        "metals": list(metals), "counts": counts, "qc_rejections": rejected,
+        "shards": [p.name for p in sorted(shards)], "sha256": _sha256(shards),
+        "build": build_info or {},
+    }
+    (out / "provenance.json").write_text(json.dumps(provenance, indent=2))
+    return provenance
+
+
+def read_dataset(path: str | Path, split: str | None = None) -> list[Atoms]:
+    """Frames of a dataset folder (or one shard file), optionally only one split."""
+    path = Path(path)
+    files = sorted(path.glob("*.extxyz.gz")) if path.is_dir() else [path]
+    frames = [a for f in files for a in ase.io.read(str(f), index=":", format="extxyz")]
+    return [a for a in frames if split is None or a.info.get("split") == split]

@@ -1,0 +1,67 @@
+"""Dataset shards: writing, reading back, provenance, QC exclusions, resumable build command."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.dataset import dataset_grid, read_dataset, write_dataset
+from core.ligands import SUBSTITUENTS
+from core.settings import FAST
+from core.store import Store
+
+BIN = Path(sys.executable).parent
+SMALL = dict(substituents=["methyl"], scaffolds=["HOPO"], ctypes=["1L6W"], include_hdev=False)
+
+
+def test_grid_is_the_papers_grid_plus_hdev_out_of_sample():
+    grid = dataset_grid()
+    train = [g for g in grid if g.split == "train"]
+    hdev = [g for g in grid if g.split == "hdev"]
+    assert len(train) == 4 * len(SUBSTITUENTS) and all(len(g.ctypes) == 4 for g in train)
+    assert len(hdev) == len(SUBSTITUENTS) and all(g.ctypes == ("4L",) and g.ligand.scaffold == "HDEV" for g in hdev)
+    # 4 x 23 x 4 x 16 + 23 x 16 complexes, as in the paper's range
+    assert 5000 <= 16 * sum(len(g.ctypes) for g in grid) <= 6500
+    # substituent-major: a partial build already covers every scaffold
+    assert {g.ligand.scaffold for g in grid[:4]} == {"HOPO", "CAM", "thio-HOPO", "thio-CAM"}
+
+
+def test_shards_round_trip_with_energies_labels_and_provenance(small_store_copy, tmp_path):
+    store = Store(small_store_copy)
+    prov = write_dataset(store, FAST, dataset_grid(**SMALL), tmp_path / "ds", ["La", "Lu"])
+    frames = read_dataset(tmp_path / "ds")
+    assert len(frames) == 2 == prov["counts"]["train"]["included"]
+    df = store.results_frame()
+    for atoms in frames:
+        row = df[df["metal"] == atoms.info["metal"]].iloc[0]
+        assert atoms.get_potential_energy() == pytest.approx(row["E_bind (kcal/mol)"])
+        assert atoms.info["absolute_energy"] == pytest.approx(row["E_complex (kcal/mol)"])
+        assert atoms.info["scaffold"] == "HOPO" and atoms.info["substituent"] == "methyl"
+        assert atoms.info["type"] == "1L6W" and atoms.info["charge"] == 2 and atoms.info["qc"] == "passed"
+    saved = json.loads((tmp_path / "ds" / "provenance.json").read_text())
+    assert saved["level_of_theory"] == "GFN2-xTB/ALPB(water)" and saved["energy_units"] == "kcal/mol"
+    assert saved["settings"]["name"] == "fast" and "tblite" in saved["packages"]
+    again = write_dataset(store, FAST, dataset_grid(**SMALL), tmp_path / "ds", ["La", "Lu"])
+    assert again["sha256"] == prov["sha256"]
+
+
+def test_qc_failed_complexes_are_excluded_and_counted(small_store_copy, tmp_path):
+    store = Store(small_store_copy)
+    row = store.get("complex", FAST, ligand="CNC(=O)c1ccc(C)c(=O)n1[O-]", metal="Lu", ctype="1L6W")
+    store.db.update(row.id, status="qc_failed", reason="test: ligand changed connectivity")
+    prov = write_dataset(store, FAST, dataset_grid(**SMALL), tmp_path / "ds", ["La", "Lu"])
+    assert prov["counts"]["train"]["included"] == 1 and prov["counts"]["train"]["qc_failed"] == 1
+    assert prov["qc_rejections"][0]["metal"] == "Lu"
+    assert [a.info["metal"] for a in read_dataset(tmp_path / "ds")] == ["La"]
+
+
+def test_dataset_build_command_reuses_the_store(small_store_copy, tmp_path):
+    out = subprocess.run([str(BIN / "reescreen"), "dataset", "build", "--substituents", "methyl", "--scaffolds",
+                          "HOPO", "--types", "1L6W", "--metals", "La,Lu", "--no-hdev", "--no-progress",
+                          "--workers", "1", "--db", str(small_store_copy), "--out", str(tmp_path / "ds")],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "train: 2 frames written of 2 requested" in out.stdout
+    prov = json.loads((tmp_path / "ds" / "provenance.json").read_text())
+    assert prov["build"]["tasks_computed_now"] == 0
