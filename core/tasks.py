@@ -99,26 +99,30 @@ def compute_la_complex(ligand: Ligand | None, ctype: CoordinationType, settings:
     return best
 
 
-def _usable(record: Record | None) -> bool:
-    return record is not None and record.status == OK and record.atoms is not None
+def _usable(record: Record | None, allow_qc_failed: bool = False) -> bool:
+    ok = (OK, QC_FAILED) if allow_qc_failed else (OK,)
+    return record is not None and record.status in ok and record.atoms is not None
+
+
+def choose_swap_start(start: Record | None, la_complex: Record | None, templates: list[Record]) -> Record | None:
+    """Structure to swap the new metal into: the optimised predecessor if it passed QC, else the optimised
+    La complex if it did; else the QC-flagged predecessor or La (an optimised minimum is still a far
+    better start than a raw template, and the new complex is QC-checked on its own); else the template."""
+    for candidate, allow in ((start, False), (la_complex, False), (start, True), (la_complex, True)):
+        if _usable(candidate, allow):
+            return candidate
+    return next((t for t in templates if _usable(t)), None)
 
 
 def compute_swapped_complex(ligand: Ligand | None, ctype: CoordinationType, metal: str,
                             settings: ScreeningSettings, start: Record, la_complex: Record,
                             templates: list[Record]) -> Record:
     """The ``metal`` complex: the metal of ``start`` (usually the previous metal of the series, already
-    optimised) swapped for ``metal`` and re-optimised.  Falls back to the optimised La complex, then to
-    the La template, when the start structure failed."""
+    optimised) swapped for ``metal`` and re-optimised; see :func:`choose_swap_start` for the fallbacks."""
     identity = {"ligand": ligand.smiles if ligand else "", "metal": metal, "ctype": ctype.name}
     charge = complex_charge(ligand.charge if ligand else 0, ctype)
-    usable_templates = [t for t in templates if _usable(t)]
-    if _usable(start):
-        source = start
-    elif _usable(la_complex):
-        source = la_complex
-    elif usable_templates:
-        source = usable_templates[0]
-    else:
+    source = choose_swap_start(start, la_complex, templates)
+    if source is None:
         return Record("complex", status=FAILED, charge=charge,
                       reason=f"no La structure to swap from: {la_complex.reason}", **identity)
     try:
@@ -126,7 +130,7 @@ def compute_swapped_complex(ligand: Ligand | None, ctype: CoordinationType, meta
     except XTBError as exc:
         return Record("complex", status=FAILED, reason=str(exc), charge=charge, **identity)
     record = _qc(_from_xtb("complex", res, charge, **identity), ligand, ctype)
-    record.extra["swapped_from"] = f"{source.metal} {source.kind}"
+    record.extra["swapped_from"] = f"{source.metal} {source.kind} ({source.status})"
     return record
 
 

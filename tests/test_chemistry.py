@@ -138,3 +138,21 @@ def test_water_reference_is_a_bent_molecule():
     rec = compute_water_reference(FAST)
     assert rec.status == OK
     assert 100 < rec.atoms.get_angle(1, 0, 2) < 112 and isinstance(rec.atoms, Atoms)
+
+
+def test_swap_starts_from_the_best_available_structure():
+    from core.tasks import QC_FAILED, Record, choose_swap_start
+
+    atoms = Atoms("La")
+    prev_ok = Record("complex", metal="Nd", atoms=atoms)
+    prev_qc = Record("complex", metal="Nd", atoms=atoms, status=QC_FAILED)
+    la_ok = Record("complex", metal="La", atoms=atoms)
+    la_qc = Record("complex", metal="La", atoms=atoms, status=QC_FAILED)
+    failed = Record("complex", metal="Nd", status=FAILED)
+    template = Record("template", metal="La", atoms=atoms)
+    assert choose_swap_start(prev_ok, la_ok, [template]) is prev_ok
+    assert choose_swap_start(prev_qc, la_ok, [template]) is la_ok
+    assert choose_swap_start(prev_qc, la_qc, [template]) is prev_qc
+    assert choose_swap_start(failed, la_qc, [template]) is la_qc
+    assert choose_swap_start(failed, Record("complex", status=FAILED), [template]) is template
+    assert choose_swap_start(failed, Record("complex", status=FAILED), []) is None
