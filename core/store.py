@@ -45,6 +45,16 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formula(value):
+    """Text a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a leading apostrophe."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
 def record_key(kind: str, ligand: str, metal: str, ctype: str, settings: ScreeningSettings, rank: int = 0) -> str:
     """Content key of a result."""
     text = "|".join([kind, ligand, metal, ctype, settings.fingerprint(), LEVEL_OF_THEORY, str(rank)])
@@ -209,6 +219,8 @@ class Store:
     def export_csv(self, path: str | os.PathLike, **filters) -> int:
         """Write the results table to CSV (units and level of theory in the header).  Returns rows written."""
         df = self.results_frame(**filters)
+        for col in [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]:
+            df[col] = df[col].map(neutralise_formula)
         with open(path, "w", newline="", encoding="utf-8") as fh:
             fh.write(f"# reescreen {__version__}; energies in {ENERGY_UNITS} at {LEVEL_OF_THEORY}\n")
             df.to_csv(fh, index=False)

@@ -105,3 +105,49 @@ def test_extxyz_export_one_frame_per_complex_with_binding_energy(small_screen, t
         assert atoms.info["absolute_energy"] == pytest.approx(row["E_complex (kcal/mol)"])
         assert atoms.info["type"] == "1L6W" and atoms.info["charge"] == 2 and atoms.info["qc"] == "passed"
         assert len(atoms) == 1 + 22 + 6 * 3
+
+
+def test_csv_export_neutralises_spreadsheet_formulas(small_store_copy, tmp_path):
+    from core.store import neutralise_formula
+
+    assert neutralise_formula("=HYPERLINK(\"x\")") == "'=HYPERLINK(\"x\")"
+    assert neutralise_formula("@SUM(A1)") == "'@SUM(A1)" and neutralise_formula("CCO") == "CCO"
+    assert neutralise_formula(-1234.5) == -1234.5  # numbers stay numbers
+    store = Store(small_store_copy)
+    row = next(store.rows(kind="complex", metal="Lu", ctype="1L6W"))
+    store.db.update(row.id, ligand_name="=cmd|' /C calc'!A0")
+    out = tmp_path / "x.csv"
+    store.export_csv(out)
+    df = pd.read_csv(out, comment="#")
+    assert "'=cmd|' /C calc'!A0" in set(df["ligand"])
+    assert not any(str(v).startswith("=") for v in df.select_dtypes(exclude="number").to_numpy().ravel())
+    assert df["E_bind (kcal/mol)"].dtype.kind == "f"
+
+
+def _write_many(path, writer, n):
+    from ase.build import molecule
+
+    from core.tasks import Record
+
+    store = Store(path)
+    for i in range(n):
+        store.save(Record("ligand", ligand=f"writer{writer}-{i}", energy=-float(i), atoms=molecule("H2O")), FAST)
+
+
+def test_store_survives_two_writers_at_once(tmp_path):
+    import multiprocessing as mp
+    import sqlite3
+
+    path = tmp_path / "shared.db"
+    Store(path)
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_write_many, args=(path, w, 150)) for w in (1, 2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=240)
+        assert p.exitcode == 0
+    names = [r.ligand for r in Store(path).rows(kind="ligand")]
+    assert len(names) == len(set(names)) == 300
+    with sqlite3.connect(path) as con:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
