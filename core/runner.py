@@ -71,7 +71,7 @@ def make_client(scheduler: str | None = None, n_workers: int | None = None) -> C
     dask.config.set({"distributed.nanny.pre-spawn-environ": SINGLE_THREAD_ENV,
                      "distributed.worker.daemon": False})
     cluster = LocalCluster(n_workers=n_workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                           dashboard_address=None, host="127.0.0.1")
+                           dashboard_address=":0", host="127.0.0.1")
     return Client(cluster)
 
 

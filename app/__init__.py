@@ -1,0 +1,1 @@
+"""reescreen's Streamlit app: thin pages over ``core``."""

@@ -1,0 +1,24 @@
+"""Objects shared by every page: the store (one per server) and the user's current ligand."""
+from __future__ import annotations
+
+import streamlit as st
+
+from core.ligands import Ligand
+from core.store import Store, default_db_path
+
+LIGAND_KEY = "ligand"
+
+
+@st.cache_resource
+def get_store(path: str | None = None) -> Store:
+    """The result store of this server (``$REESCREEN_DB`` or ./reescreen.db)."""
+    return Store(path or default_db_path())
+
+
+def current_ligand() -> Ligand | None:
+    """The ligand chosen on the Design page in this browser session, if any."""
+    return st.session_state.get(LIGAND_KEY)
+
+
+def set_current_ligand(ligand: Ligand | None) -> None:
+    st.session_state[LIGAND_KEY] = ligand

@@ -1,0 +1,49 @@
+"""Design: choose a ligand from the library or paste a SMILES; see its donors, charge and formula."""
+import streamlit as st
+
+from app.state import current_ligand, set_current_ligand
+from core.depiction import ligand_svg
+from core.ligands import SCAFFOLDS, SUBSTITUENTS, LigandError, assemble_smiles, library_ligand, make_ligand
+
+st.title("Design a ligand")
+st.write("Pick a HOPO/CAM scaffold and a C3 substituent, or paste any bidentate ligand as SMILES in its "
+         "deprotonated binding form.")
+
+source = st.radio("Source", ["Library", "SMILES"], horizontal=True, key="design_source")
+ligand = None
+try:
+    if source == "Library":
+        col1, col2 = st.columns(2)
+        scaffold = col1.selectbox("Scaffold", list(SCAFFOLDS), key="design_scaffold")
+        substituent = col2.selectbox("Substituent at C3", list(SUBSTITUENTS), index=1, key="design_substituent")
+        ligand = library_ligand(scaffold, substituent)
+    else:
+        smiles = st.text_input("SMILES", key="design_smiles", placeholder="e.g. CNC(=O)c1ccc(Cl)c(=O)n1[O-]")
+        donors_text = st.text_input("Donor atoms (optional, 'i,j' in the canonical SMILES)", key="design_donors")
+        if smiles.strip():
+            donors = None
+            if donors_text.strip():
+                try:
+                    donors = tuple(int(x) for x in donors_text.split(","))
+                except ValueError:
+                    raise LigandError("Donor atoms must be two integers separated by a comma, e.g. 10,12.")
+                if len(donors) != 2:
+                    raise LigandError("Donor atoms must be two integers separated by a comma, e.g. 10,12.")
+            ligand = make_ligand(smiles, donors)
+except LigandError as exc:
+    st.error(str(exc))
+    ligand = None
+
+if ligand is not None:
+    set_current_ligand(ligand)
+    left, right = st.columns([3, 2])
+    left.image(ligand_svg(ligand), caption="Donor atoms highlighted (atom index after the colon)")
+    right.metric("Charge", f"{ligand.charge:+d}")
+    right.metric("Formula", ligand.formula)
+    right.write(f"**Canonical SMILES** `{ligand.smiles}`")
+    right.write(f"**Donor atoms** {ligand.donors[0]}, {ligand.donors[1]}")
+    if source == "Library":
+        right.caption(f"Assembled from {SCAFFOLDS[scaffold]} with {SUBSTITUENTS[substituent]} at C3 "
+                      f"({assemble_smiles(scaffold, substituent)}).")
+elif current_ligand() is not None and source == "SMILES" and not st.session_state.get("design_smiles", "").strip():
+    st.info(f"Current ligand: {current_ligand().name}")

@@ -1,0 +1,67 @@
+"""Streamlit AppTest of the pages' logic: inputs, errors, state."""
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _page(name: str) -> AppTest:
+    return AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=60)
+
+
+def test_design_library_ligand_shows_charge_formula_and_donors():
+    at = _page("design").run()
+    assert not at.exception
+    at.selectbox(key="design_scaffold").set_value("CAM").run()
+    at.selectbox(key="design_substituent").set_value("fluoro").run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Charge"] == "-2" and metrics["Formula"] == "C8H6FNO3-2"
+    assert at.session_state["ligand"].name == "CAM-fluoro"
+
+
+def test_design_invalid_smiles_is_explained_and_the_input_kept():
+    at = _page("design").run()
+    at.radio(key="design_source").set_value("SMILES").run()
+    at.text_input(key="design_smiles").input("CNC(=O)c1ccc(C)c(=O)n1[O-").run()
+    assert "Invalid SMILES" in at.error[0].value
+    assert at.text_input(key="design_smiles").value == "CNC(=O)c1ccc(C)c(=O)n1[O-"
+
+
+@pytest.mark.parametrize("smiles,message", [("Oc1ccccc1O", "No anionic donor"),
+                                            ("[O-]c1ccc([O-])cc1", "No bidentate donor pair")])
+def test_design_ligand_without_donor_pair_is_explained(smiles, message):
+    at = _page("design").run()
+    at.radio(key="design_source").set_value("SMILES").run()
+    at.text_input(key="design_smiles").input(smiles).run()
+    assert message in at.error[0].value
+
+
+def test_design_donor_pair_given_by_hand_is_used():
+    at = _page("design").run()
+    at.radio(key="design_source").set_value("SMILES").run()
+    at.text_input(key="design_smiles").input("[O-]c1ccccc1[O-]").run()
+    at.text_input(key="design_donors").input("0,7").run()
+    assert not at.error and at.session_state["ligand"].donors == (0, 7)
+
+
+def test_results_page_lists_stored_complexes_with_level_of_theory(small_screen, monkeypatch):
+    monkeypatch.setenv("REESCREEN_DB", str(small_screen[0]))
+    from app.state import get_store
+
+    get_store.clear()
+    at = _page("results").run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert sorted(table["metal"]) == ["La", "Lu"] and set(table["level of theory"]) == {"GFN2-xTB/ALPB(water)"}
+    assert "GFN2-xTB/ALPB(water)" in at.caption[0].value
+
+
+def test_results_page_without_results_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("REESCREEN_DB", str(tmp_path / "empty.db"))
+    from app.state import get_store
+
+    get_store.clear()
+    at = _page("results").run()
+    assert not at.exception and "No results yet" in at.info[0].value
