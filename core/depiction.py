@@ -15,7 +15,9 @@ def ligand_svg(ligand: Ligand, width: int = 420, height: int = 300) -> str:
     drawer = rdMolDraw2D.MolDraw2DSVG(width, height)
     opts = drawer.drawOptions()
     for i in ligand.donors:
-        opts.atomLabels[i] = f"{mol.GetAtomWithIdx(i).GetSymbol()}{'⁻' if mol.GetAtomWithIdx(i).GetFormalCharge() < 0 else ''}:{i}"
+        atom = mol.GetAtomWithIdx(i)
+        charge = "<sup>-</sup>" if atom.GetFormalCharge() < 0 else ""
+        opts.atomLabels[i] = f"{atom.GetSymbol()}{charge}:{i}"
     rdMolDraw2D.PrepareAndDrawMolecule(drawer, mol, highlightAtoms=list(ligand.donors),
                                        highlightAtomColors={i: DONOR_COLOUR for i in ligand.donors})
     drawer.FinishDrawing()

@@ -28,7 +28,8 @@ if types:
 if not show_flagged:
     view = view[view["status"] == "ok"]
 
-st.dataframe(view.drop(columns=["row_id"]), hide_index=True, width="stretch")
+energy_format = {c: st.column_config.NumberColumn(c, format="%.1f") for c in view.columns if "kcal/mol" in c}
+st.dataframe(view.drop(columns=["row_id"]), hide_index=True, width="stretch", column_config=energy_format)
 st.write(f"{len(view)} complexes; {int((view['status'] != 'ok').sum())} failed or QC-flagged.")
 
 ok = view[(view["status"] == "ok") & view["E_exchange (kcal/mol)"].notna()].copy()

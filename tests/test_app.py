@@ -65,3 +65,12 @@ def test_results_page_without_results_says_so(tmp_path, monkeypatch):
     get_store.clear()
     at = _page("results").run()
     assert not at.exception and "No results yet" in at.info[0].value
+
+
+def test_depiction_labels_both_donor_atoms():
+    from core.depiction import ligand_svg
+    from core.ligands import library_ligand
+
+    svg = ligand_svg(library_ligand("HOPO", "methyl"))
+    assert svg.startswith("<?xml") and "</svg>" in svg
+    assert ":10" in svg and ":12" in svg
