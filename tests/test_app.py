@@ -73,4 +73,5 @@ def test_depiction_labels_both_donor_atoms():
 
     svg = ligand_svg(library_ligand("HOPO", "methyl"))
     assert svg.startswith("<?xml") and "</svg>" in svg
-    assert ":10" in svg and ":12" in svg
+    # one highlight ellipse per donor atom, in the donor colour (text is drawn as paths)
+    assert svg.count("<ellipse") == 2 and "#D83333" in svg
