@@ -10,6 +10,7 @@ PAGES = Path(__file__).resolve().parents[1] / "pages"
 st.set_page_config(page_title="reescreen", page_icon="⚗️", layout="wide")
 navigation = st.navigation([
     st.Page(PAGES / "design.py", title="Design", default=True),
+    st.Page(PAGES / "screen.py", title="Screen"),
     st.Page(PAGES / "results.py", title="Results"),
 ])
 st.sidebar.caption(f"Energies: {LEVEL_OF_THEORY}, {ENERGY_UNITS}. Not DFT.")

@@ -22,3 +22,11 @@ def current_ligand() -> Ligand | None:
 
 def set_current_ligand(ligand: Ligand | None) -> None:
     st.session_state[LIGAND_KEY] = ligand
+
+
+@st.cache_resource
+def get_job_manager(path: str | None = None) -> "JobManager":
+    """The background job queue of this server (one Dask client, created on the first job)."""
+    from core.jobs import JobManager
+
+    return JobManager(path or default_db_path())

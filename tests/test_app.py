@@ -75,3 +75,38 @@ def test_depiction_labels_both_donor_atoms():
     assert svg.startswith("<?xml") and "</svg>" in svg
     # one highlight ellipse per donor atom, in the donor colour (text is drawn as paths)
     assert svg.count("<ellipse") == 2 and "#D83333" in svg
+
+
+def test_screen_page_asks_for_a_ligand_first(tmp_path, monkeypatch):
+    monkeypatch.setenv("REESCREEN_DB", str(tmp_path / "s.db"))
+    at = _page("screen").run()
+    assert not at.exception and "Design page" in at.info[0].value
+
+
+def test_screen_job_runs_in_the_background_and_shows_rows_as_they_finish(small_store_copy, monkeypatch):
+    import time
+
+    from app.state import get_job_manager, get_store
+    from core.ligands import library_ligand
+
+    monkeypatch.setenv("REESCREEN_DB", str(small_store_copy))
+    get_store.clear()
+    get_job_manager.clear()
+    at = _page("screen")
+    at.session_state["ligand"] = library_ligand("HOPO", "methyl")
+    at.run()
+    at.multiselect(key="screen_metals").set_value(["La", "Ce", "Lu"])
+    at.multiselect(key="screen_types").set_value(["1L6W"])
+    at.button(key="screen_go").click().run()
+    job = get_job_manager().jobs()[0]
+    deadline = time.time() + 240
+    while job.status in ("queued", "running") and time.time() < deadline:
+        time.sleep(1)
+    assert job.status == "done", job.error
+    assert job.summary.cached == 2 and job.summary.computed == 3  # Ce: complex, ion, aqua ion
+    at.run()
+    assert not at.exception
+    text = at.get("progress")[0].proto.text
+    assert "done" in text and "2 of 3 complexes from the store, 3 tasks computed" in text
+    table = at.dataframe[0].value
+    assert sorted(table["metal"]) == ["Ce", "La", "Lu"] and table["E_bind (kcal/mol)"].notna().all()
