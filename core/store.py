@@ -55,6 +55,27 @@ def neutralise_formula(value):
     return value
 
 
+def results_csv(df: pd.DataFrame) -> str:
+    """CSV text of a results table: a header line with code version, units and level of theory, units in
+    the column names, and every text cell made safe against spreadsheet formula injection."""
+    df = df.copy()
+    for col in [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]:
+        df[col] = df[col].map(neutralise_formula)
+    header = f"# reescreen {__version__}; energies in {ENERGY_UNITS} at {LEVEL_OF_THEORY}\n"
+    return header + df.to_csv(index=False)
+
+
+def extxyz_text(frames: list[Atoms]) -> str:
+    """Extended XYZ text of ``frames`` (one frame per complex, ``energy`` = E_bind in kcal/mol)."""
+    import io
+
+    import ase.io
+
+    buffer = io.StringIO()
+    ase.io.write(buffer, frames, format="extxyz")
+    return buffer.getvalue()
+
+
 def record_key(kind: str, ligand: str, metal: str, ctype: str, settings: ScreeningSettings, rank: int = 0) -> str:
     """Content key of a result."""
     text = "|".join([kind, ligand, metal, ctype, settings.fingerprint(), LEVEL_OF_THEORY, str(rank)])
@@ -217,14 +238,16 @@ class Store:
         return df[columns].reset_index(drop=True)
 
     def export_csv(self, path: str | os.PathLike, **filters) -> int:
-        """Write the results table to CSV (units and level of theory in the header).  Returns rows written."""
+        """Write the results table to CSV (see :func:`results_csv`).  Returns rows written."""
         df = self.results_frame(**filters)
-        for col in [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]:
-            df[col] = df[col].map(neutralise_formula)
-        with open(path, "w", newline="", encoding="utf-8") as fh:
-            fh.write(f"# reescreen {__version__}; energies in {ENERGY_UNITS} at {LEVEL_OF_THEORY}\n")
-            df.to_csv(fh, index=False)
+        Path(path).write_text(results_csv(df), encoding="utf-8")
         return len(df)
+
+    def frames_for_rows(self, row_ids: Iterable[int]) -> list[Atoms]:
+        """Frames (see :meth:`frames`) of the complexes with these row ids, in that order."""
+        wanted = [int(i) for i in row_ids]
+        by_id = {int(a.info["row_id"]): a for a in self.frames(include_failed=True)}
+        return [by_id[i] for i in wanted if i in by_id]
 
     def frames(self, include_failed: bool = False, **filters) -> list[Atoms]:
         """Complexes as Atoms in the public dataset's layout: ``info['energy']`` is E_bind and
@@ -243,6 +266,7 @@ class Store:
                              ("exchange_energy", "E_exchange (kcal/mol)")):
                 if pd.notna(r[col]):
                     info[key] = float(r[col])
+            info["row_id"] = int(r["row_id"])
             atoms.info = info
             frames.append(atoms)
         return frames

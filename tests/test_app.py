@@ -110,3 +110,26 @@ def test_screen_job_runs_in_the_background_and_shows_rows_as_they_finish(small_s
     assert "done" in text and "2 of 3 complexes from the store, 3 tasks computed" in text
     table = at.dataframe[0].value
     assert sorted(table["metal"]) == ["Ce", "La", "Lu"] and table["E_bind (kcal/mol)"].notna().all()
+
+
+def test_export_top_n_per_metal_gives_a_formula_safe_csv_with_units(small_screen, monkeypatch):
+    import io
+
+    import pandas as pd
+
+    monkeypatch.setenv("REESCREEN_DB", str(small_screen[0]))
+    from app.state import get_store
+
+    get_store.clear()
+    at = _page("export").run()
+    assert not at.exception
+    at.number_input(key="export_n").set_value(1).run()
+    assert "2 complexes selected" in at.markdown[0].value
+    from core.store import results_csv
+
+    chosen = get_store().results_frame()
+    text = results_csv(chosen)
+    assert text.splitlines()[0].endswith("kcal/mol at GFN2-xTB/ALPB(water)")
+    assert len(pd.read_csv(io.StringIO(text), comment="#")) == 2
+    frames = get_store().frames_for_rows(chosen["row_id"])
+    assert [a.info["metal"] for a in frames] == list(chosen["metal"])
