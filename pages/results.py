@@ -1,7 +1,7 @@
-"""Results: ranked, filterable table of stored complexes and the lanthanide-series plot."""
-import plotly.express as px
+"""Results: ranked, filterable table of stored complexes and the figures."""
 import streamlit as st
 
+from app import figures
 from app.state import get_store
 from core.complexes import COORDINATION_TYPES
 from core.constants import ENERGY_UNITS, LEVEL_OF_THEORY, REE_METALS
@@ -13,7 +13,7 @@ st.caption(f"All energies {LEVEL_OF_THEORY}, {ENERGY_UNITS}. E_bind = E_complex 
 
 df = get_store().results_frame()
 if df.empty:
-    st.info("No results yet. Screen a ligand first (CLI: `reescreen screen ...`).")
+    st.info("No results yet. Screen a ligand first.")
     st.stop()
 
 col1, col2, col3 = st.columns(3)
@@ -32,12 +32,41 @@ energy_format = {c: st.column_config.NumberColumn(c, format="%.1f") for c in vie
 st.dataframe(view.drop(columns=["row_id"]), hide_index=True, width="stretch", column_config=energy_format)
 st.write(f"{len(view)} complexes; {int((view['status'] != 'ok').sum())} failed or QC-flagged.")
 
-ok = view[(view["status"] == "ok") & view["E_exchange (kcal/mol)"].notna()].copy()
-if not ok.empty:
-    ok["metal"] = ok["metal"].astype(str)
-    energy = st.radio("Energy", ["E_exchange (kcal/mol)", "E_bind (kcal/mol)"], horizontal=True,
-                      key="results_energy")
-    fig = px.line(ok, x="metal", y=energy, color="ligand", line_dash="type", markers=True,
-                  category_orders={"metal": list(REE_METALS)},
-                  title=f"Across the rare-earth series ({LEVEL_OF_THEORY})")
-    st.plotly_chart(fig, width="stretch")
+if figures.passed(view).empty:
+    st.stop()
+energy = st.radio("Energy", [figures.EXCH, figures.BIND], horizontal=True, key="results_energy")
+present_types = [t for t in COORDINATION_TYPES if t in set(view["type"])]
+present_metals = [m for m in REE_METALS if m in set(view["metal"])]
+series, heat, ranking, select, water = st.tabs(["Series", "Heat map", "Substituents", "Selectivity",
+                                                "Water exchange"])
+with series:
+    st.plotly_chart(figures.series_plot(view, energy), width="stretch")
+with heat:
+    ctype = st.selectbox("Type", present_types, key="heat_type")
+    st.plotly_chart(figures.heatmap(view, ctype, energy), width="stretch")
+with ranking:
+    c1, c2, c3 = st.columns(3)
+    scaffolds = sorted(s for s in view["scaffold"].unique() if s)
+    if scaffolds:
+        metal = c1.selectbox("Metal", present_metals, key="rank_metal")
+        scaffold = c2.selectbox("Scaffold", scaffolds, key="rank_scaffold")
+        rtype = c3.selectbox("Type", present_types, key="rank_type")
+        st.plotly_chart(figures.substituent_ranking(view, metal, scaffold, rtype, energy), width="stretch")
+    else:
+        st.info("Substituent ranking needs library ligands (scaffold + substituent).")
+with select:
+    c1, c2, c3 = st.columns(3)
+    metal_a = c1.selectbox("Metal A", present_metals, key="sel_a")
+    metal_b = c2.selectbox("Metal B", present_metals, index=len(present_metals) - 1, key="sel_b")
+    stype = c3.selectbox("Type", present_types, key="sel_type")
+    st.caption("Selectivity uses the exchange energy by default: E_bind differences between metals carry the "
+               "bare-ion reference error of ALPB.")
+    st.plotly_chart(figures.selectivity_plot(view, metal_a, metal_b, stype, energy), width="stretch")
+    st.dataframe(figures.selectivity_table(view, metal_a, metal_b, stype, energy), hide_index=True)
+with water:
+    choice = st.selectbox("Ligand", sorted(view["smiles"].unique()), key="water_ligand")
+    table = figures.water_exchange_table(view, choice)
+    if table.empty:
+        st.info("Needs at least two coordination types of this ligand.")
+    else:
+        st.plotly_chart(figures.water_exchange_plot(view, choice), width="stretch")
