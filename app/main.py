@@ -12,6 +12,7 @@ navigation = st.navigation([
     st.Page(PAGES / "design.py", title="Design", default=True),
     st.Page(PAGES / "screen.py", title="Screen"),
     st.Page(PAGES / "results.py", title="Results"),
+    st.Page(PAGES / "structure.py", title="Structure"),
     st.Page(PAGES / "export.py", title="Export"),
 ])
 st.sidebar.caption(f"Energies: {LEVEL_OF_THEORY}, {ENERGY_UNITS}. Not DFT.")

@@ -133,3 +133,26 @@ def test_export_top_n_per_metal_gives_a_formula_safe_csv_with_units(small_screen
     assert len(pd.read_csv(io.StringIO(text), comment="#")) == 2
     frames = get_store().frames_for_rows(chosen["row_id"])
     assert [a.info["metal"] for a in frames] == list(chosen["metal"])
+
+
+def test_structure_view_loads_3dmol_from_this_server_and_marks_metal_and_donors(small_screen):
+    from app.viewer import complex_view_html, donor_atoms
+    from core.store import Store
+
+    store = Store(small_screen[0])
+    frame = store.frames_for_rows(store.results_frame()["row_id"][:1])[0]
+    assert len(donor_atoms(frame)) == 8  # 1 bidentate ligand + 6 waters
+    html = complex_view_html(frame)
+    assert "/app/static/3Dmol-min.js" in html and "cdn" not in html.lower()
+
+
+def test_structure_page_offers_every_complex_and_an_xyz_download(small_screen, monkeypatch):
+    monkeypatch.setenv("REESCREEN_DB", str(small_screen[0]))
+    from app.state import get_store
+
+    get_store.clear()
+    at = _page("structure").run()
+    assert not at.exception
+    assert len(at.selectbox(key="structure_row").options) == 2
+    at.radio(key="structure_style").set_value("Spheres").run()
+    assert not at.exception and at.metric[0].value in ("La", "Lu")
