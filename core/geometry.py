@@ -10,8 +10,8 @@ from core.constants import REE_METALS
 
 #: Bond detection: two atoms are bonded when closer than 1.1 × the sum of their covalent radii.
 BOND_CUTOFF_SCALE = 1.1
-#: Largest metal–donor distance (Å) that still counts as coordinated, by donor element.  Ln–O and Ln–N
-#: bonds are 2.2–2.7 Å and Ln–S 2.8–3.1 Å; a water at 3.2 Å has left the first shell.
+#: Largest metal–donor distance (Å) that still counts as coordinated, by donor element.  Ln–O bonds are
+#: 2.2–2.6 Å, Ln–N(pyridine) 2.5–2.8 Å and Ln–S 2.8–3.1 Å; a water at 3.2 Å has left the first shell.
 COORDINATION_CUTOFF = {"O": 2.95, "N": 3.05, "S": 3.35}
 
 
@@ -35,12 +35,16 @@ def fragments(atoms: Atoms) -> list[np.ndarray]:
 
 
 def coordinating_atoms(atoms: Atoms, members: np.ndarray) -> list[int]:
-    """Atoms of one fragment close enough to the metal to count as bound to it."""
+    """Atoms of one fragment bound to the metal: within the element's cutoff, and not merely bonded to a
+    closer donor (the N of a bound N–O⁻ group sits ~3.0 Å from the metal without being a donor)."""
     m = metal_index(atoms)
     symbols = atoms.get_chemical_symbols()
-    out = []
-    for i in members:
-        cutoff = COORDINATION_CUTOFF.get(symbols[i])
-        if cutoff is not None and atoms.get_distance(m, int(i)) <= cutoff:
-            out.append(int(i))
-    return out
+    near = [int(i) for i in members
+            if symbols[i] in COORDINATION_CUTOFF and atoms.get_distance(m, int(i)) <= COORDINATION_CUTOFF[symbols[i]]]
+    radii = natural_cutoffs(atoms, mult=BOND_CUTOFF_SCALE)
+
+    def shadowed(i: int) -> bool:
+        return any(j != i and atoms.get_distance(i, j) < radii[i] + radii[j]
+                   and atoms.get_distance(m, j) < atoms.get_distance(m, i) for j in near)
+
+    return [i for i in near if not shadowed(i)]

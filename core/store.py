@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from importlib import metadata
 from pathlib import Path
@@ -26,6 +28,7 @@ from core.settings import ScreeningSettings
 from core.tasks import FAILED, OK, Record
 
 DEFAULT_DB = "reescreen.db"
+WRITE_ATTEMPTS = 5
 PACKAGES = ("architector", "tblite", "ase", "rdkit", "dask", "distributed", "numpy", "xtb")
 
 
@@ -117,10 +120,18 @@ class Store:
                 kv[name] = value
         atoms = record.atoms if record.atoms is not None else Atoms()
         data = {"settings": json.loads(settings.to_json()), "extra": record.extra}
-        with self.db:
-            for row in self.db.select(key=key):
-                self.db.delete([row.id])
-            return self.db.write(atoms, key_value_pairs=kv, data=data)
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                with self.db:
+                    for row in self.db.select(key=key):
+                        self.db.delete([row.id])
+                    return self.db.write(atoms, key_value_pairs=kv, data=data)
+            except sqlite3.OperationalError as exc:
+                # another process (app job, CLI job) holds the write lock for longer than SQLite waits
+                if "locked" not in str(exc) or attempt == WRITE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     # -- reading ---------------------------------------------------------------------------------------
     def get(self, kind: str, settings: ScreeningSettings, ligand: str = "", metal: str = "",

@@ -140,8 +140,10 @@ def test_structure_view_loads_3dmol_from_this_server_and_marks_metal_and_donors(
     from core.store import Store
 
     store = Store(small_screen[0])
-    frame = store.frames_for_rows(store.results_frame()["row_id"][:1])[0]
-    assert len(donor_atoms(frame)) == 8  # 1 bidentate ligand + 6 waters
+    for frame in store.frames_for_rows(store.results_frame()["row_id"]):
+        donors = donor_atoms(frame)
+        # 1 bidentate ligand (N-oxide O and carbonyl O) + 6 waters; never the N of the N–O⁻ group
+        assert len(donors) == 8 and {frame[i].symbol for i in donors} == {"O"}
     html = complex_view_html(frame)
     assert "/app/static/3Dmol-min.js" in html and "cdn" not in html.lower()
 

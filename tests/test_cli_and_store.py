@@ -124,29 +124,28 @@ def test_csv_export_neutralises_spreadsheet_formulas(small_store_copy, tmp_path)
     assert df["E_bind (kcal/mol)"].dtype.kind == "f"
 
 
-def _write_many(path, writer, n):
-    from ase.build import molecule
-
-    from core.tasks import Record
-
-    store = Store(path)
-    for i in range(n):
-        store.save(Record("ligand", ligand=f"writer{writer}-{i}", energy=-float(i), atoms=molecule("H2O")), FAST)
+WRITER = """
+import sys
+from ase.build import molecule
+from core.settings import FAST
+from core.store import Store
+from core.tasks import Record
+store = Store(sys.argv[1])
+for i in range(int(sys.argv[3])):
+    store.save(Record("ligand", ligand=f"writer{sys.argv[2]}-{i}", energy=-float(i), atoms=molecule("H2O")), FAST)
+"""
 
 
 def test_store_survives_two_writers_at_once(tmp_path):
-    import multiprocessing as mp
     import sqlite3
 
     path = tmp_path / "shared.db"
     Store(path)
-    ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_write_many, args=(path, w, 150)) for w in (1, 2)]
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(w), "150"], stderr=subprocess.PIPE,
+                              text=True) for w in (1, 2)]
     for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=240)
-        assert p.exitcode == 0
+        _, err = p.communicate(timeout=240)
+        assert p.returncode == 0, err
     names = [r.ligand for r in Store(path).rows(kind="ligand")]
     assert len(names) == len(set(names)) == 300
     with sqlite3.connect(path) as con:
