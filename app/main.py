@@ -11,6 +11,7 @@ st.set_page_config(page_title="reescreen", page_icon="⚗️", layout="wide")
 navigation = st.navigation([
     st.Page(PAGES / "design.py", title="Design", default=True),
     st.Page(PAGES / "screen.py", title="Screen"),
+    st.Page(PAGES / "library.py", title="Library"),
     st.Page(PAGES / "results.py", title="Results"),
     st.Page(PAGES / "structure.py", title="Structure"),
     st.Page(PAGES / "export.py", title="Export"),

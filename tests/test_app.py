@@ -158,3 +158,28 @@ def test_structure_page_offers_every_complex_and_an_xyz_download(small_screen, m
     assert len(at.selectbox(key="structure_row").options) == 2
     at.radio(key="structure_style").set_value("Spheres").run()
     assert not at.exception and at.metric[0].value in ("La", "Lu")
+
+
+def test_library_page_counts_the_batch_and_queues_one_job_per_ligand(small_store_copy, monkeypatch):
+    import time
+
+    from app.state import get_job_manager, get_store
+
+    monkeypatch.setenv("REESCREEN_DB", str(small_store_copy))
+    get_store.clear()
+    get_job_manager.clear()
+    at = _page("library").run()
+    assert not at.exception
+    at.multiselect(key="lib_substituents").set_value(["methyl"]).run()
+    at.multiselect(key="lib_metals").set_value(["La", "Lu"]).run()
+    at.multiselect(key="lib_types").set_value(["1L6W"]).run()
+    assert "1 ligands × 2 metals × 1 types = 2 complexes" in at.markdown[0].value
+    at.button(key="lib_go").click().run()
+    jobs = get_job_manager().jobs()
+    assert len(jobs) == 1
+    deadline = time.time() + 120
+    while jobs[0].status in ("queued", "running") and time.time() < deadline:
+        time.sleep(0.5)
+    assert jobs[0].status == "done" and jobs[0].summary.computed == 0  # all in the store already
+    at.run()
+    assert "1 of 1 ligands finished" in at.get("progress")[0].proto.text
