@@ -9,7 +9,8 @@ import pandas as pd
 from core import __version__
 from core.complexes import COORDINATION_TYPES
 from core.constants import ENERGY_UNITS, LEVEL_OF_THEORY, REE_METALS
-from core.ligands import SCAFFOLDS, SUBSTITUENTS, TRAINING_SCAFFOLDS, LigandError, assemble_smiles, library_ligand, make_ligand
+from core.ligands import (SCAFFOLDS, SUBSTITUENTS, TRAINING_SCAFFOLDS, LigandError, assemble_smiles, library_ligand,
+                          make_ligand, parse_donor_pair)
 from core.settings import PRESETS, get_settings
 
 TABLE_COLUMNS = ["rank", "ligand", "metal", "type", "E_bind (kcal/mol)", "E_exchange (kcal/mol)", "qc",
@@ -104,14 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _ligand_from_args(args: argparse.Namespace):
-    donors = None
-    if args.donors:
-        try:
-            donors = tuple(int(x) for x in args.donors.split(","))
-        except ValueError:
-            raise LigandError("--donors must be two integers, e.g. 10,12") from None
-        if len(donors) != 2:
-            raise LigandError("--donors must be two integers, e.g. 10,12")
+    donors = parse_donor_pair(args.donors)
     if args.scaffold:
         if not args.substituent:
             raise LigandError("--scaffold needs --substituent (see `reescreen ligands`).")

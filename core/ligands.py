@@ -225,6 +225,16 @@ def make_ligand(smiles: str, donors: tuple[int, int] | None = None, scaffold: st
     return Ligand(canonical, charge, (min(pair), max(pair)), scaffold, substituent, CalcMolFormula(mol))
 
 
+def parse_donor_pair(text: str | None) -> tuple[int, int] | None:
+    """Two atom indices written as ``10,12``, ``10;12`` or ``10 12``; None for empty text."""
+    if text is None or not str(text).strip():
+        return None
+    parts = str(text).replace(";", " ").replace(",", " ").split()
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise LigandError(f"Donor pair {text!r} must be two atom indices, e.g. 10,12.")
+    return int(parts[0]), int(parts[1])
+
+
 def _check_given_donors(mol: Chem.Mol, donors: tuple[int, int]) -> tuple[int, int]:
     try:
         i, j = (int(x) for x in donors)

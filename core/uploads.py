@@ -5,7 +5,7 @@ import csv
 import io
 from dataclasses import dataclass
 
-from core.ligands import Ligand, LigandError, make_ligand
+from core.ligands import Ligand, LigandError, make_ligand, parse_donor_pair
 
 MAX_UPLOAD_BYTES = 200_000
 MAX_ROWS = 500
@@ -54,18 +54,10 @@ def parse_ligand_table(data: bytes) -> list[UploadRow]:
         smiles = (rec.get("smiles") or "").strip()
         name = (rec.get("name") or "").strip()
         try:
-            donors = _donors(rec.get("donors"))
+            donors = parse_donor_pair(rec.get("donors"))
             ligand = make_ligand(smiles, donors)
             rows.append(UploadRow(first_line + k, name or ligand.smiles, smiles, ligand))
         except LigandError as exc:
             rows.append(UploadRow(first_line + k, name, smiles, None, str(exc)))
     return rows
 
-
-def _donors(text: str | None) -> tuple[int, int] | None:
-    if not text or not text.strip():
-        return None
-    parts = text.replace(";", " ").replace(",", " ").split()
-    if len(parts) != 2 or not all(p.isdigit() for p in parts):
-        raise LigandError(f"donors {text!r} must be two atom indices, e.g. 10;12")
-    return int(parts[0]), int(parts[1])

@@ -3,7 +3,8 @@ import streamlit as st
 
 from app.state import current_ligand, set_current_ligand
 from core.depiction import ligand_svg
-from core.ligands import SCAFFOLDS, SUBSTITUENTS, LigandError, assemble_smiles, library_ligand, make_ligand
+from core.ligands import (SCAFFOLDS, SUBSTITUENTS, LigandError, assemble_smiles, library_ligand, make_ligand,
+                          parse_donor_pair)
 
 st.title("Design a ligand")
 st.write("Pick a HOPO/CAM scaffold and a C3 substituent, or paste any bidentate ligand as SMILES in its "
@@ -21,14 +22,7 @@ try:
         smiles = st.text_input("SMILES", key="design_smiles", placeholder="e.g. CNC(=O)c1ccc(Cl)c(=O)n1[O-]")
         donors_text = st.text_input("Donor atoms (optional, 'i,j' in the canonical SMILES)", key="design_donors")
         if smiles.strip():
-            donors = None
-            if donors_text.strip():
-                try:
-                    donors = tuple(int(x) for x in donors_text.split(","))
-                except ValueError:
-                    raise LigandError("Donor atoms must be two integers separated by a comma, e.g. 10,12.")
-                if len(donors) != 2:
-                    raise LigandError("Donor atoms must be two integers separated by a comma, e.g. 10,12.")
+            donors = parse_donor_pair(donors_text)
             ligand = make_ligand(smiles, donors)
 except LigandError as exc:
     st.error(str(exc))

@@ -125,3 +125,19 @@ def test_cationic_ligand_is_refused():
 def test_bad_donor_pair_given_by_hand_is_refused(donors, message):
     with pytest.raises(LigandError, match=message):
         make_ligand("[O-]c1ccccc1[O-]", donors=donors)
+
+
+@pytest.mark.parametrize("text,pair", [("10,12", (10, 12)), ("10;12", (10, 12)), (" 3 7 ", (3, 7)), ("", None),
+                                       (None, None)])
+def test_donor_pair_text_is_read_in_the_usual_spellings(text, pair):
+    from core.ligands import parse_donor_pair
+
+    assert parse_donor_pair(text) == pair
+
+
+@pytest.mark.parametrize("text", ["10", "a,b", "1,2,3", "-1,2"])
+def test_donor_pair_text_that_is_not_two_indices_is_refused(text):
+    from core.ligands import parse_donor_pair
+
+    with pytest.raises(LigandError, match="two atom indices"):
+        parse_donor_pair(text)
