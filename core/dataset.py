@@ -42,11 +42,13 @@ class GridItem:
 
 def dataset_grid(substituents: Sequence[str] | None = None, scaffolds: Sequence[str] = TRAINING_SCAFFOLDS,
                  ctypes: Sequence[str] = tuple(COORDINATION_TYPES), include_hdev: bool = True) -> list[GridItem]:
-    """The grid, substituent-major so that a partial build covers every scaffold."""
+    """The grid, substituent-major so that a partial build covers every scaffold and the HDEV set."""
     names = list(substituents) if substituents is not None else list(SUBSTITUENTS)
-    grid = [GridItem(library_ligand(s, r), tuple(ctypes), "train") for r in names for s in scaffolds]
-    if include_hdev:
-        grid += [GridItem(library_ligand(OUT_OF_SAMPLE_SCAFFOLD, r), OUT_OF_SAMPLE_TYPES, "hdev") for r in names]
+    grid = []
+    for r in names:
+        grid += [GridItem(library_ligand(s, r), tuple(ctypes), "train") for s in scaffolds]
+        if include_hdev:
+            grid.append(GridItem(library_ligand(OUT_OF_SAMPLE_SCAFFOLD, r), OUT_OF_SAMPLE_TYPES, "hdev"))
     return grid
 
 

@@ -205,6 +205,33 @@ def find_donor_pair(mol: Chem.Mol) -> tuple[int, int]:
     return best[0].atoms
 
 
+# Acidic O–H / S–H groups that a metal deprotonates on chelation: the N–OH of a hydroxypyridinone or
+# hydroxamate, and both OH/SH of a catechol-like pair on adjacent aromatic carbons.
+_CHELATING_ACIDS = (Chem.MolFromSmarts("[OX2H1]-[#7]"), Chem.MolFromSmarts("[OX2H1,SX2H1]-c:c-[OX2H1,SX2H1]"))
+
+
+def deprotonate_chelating_groups(smiles: str) -> str:
+    """The binding form of a ligand drawn neutral: N–OH and catechol-type OH/SH pairs become O⁻/S⁻.
+
+    Molecules that already carry an anionic O⁻/S⁻ are returned unchanged (the user chose the form), and
+    other acidic groups (carboxylic or phosphonic acids on the substituent) are left protonated, as in
+    the library.  Raises :class:`LigandError` for unusable input.
+    """
+    mol = parse_ligand_smiles(smiles)
+    if any(_is_anionic_donor(a) for a in mol.GetAtoms()):
+        return Chem.MolToSmiles(mol)
+    acidic = {idx for pattern in _CHELATING_ACIDS for match in mol.GetSubstructMatches(pattern)
+              for idx in match if mol.GetAtomWithIdx(idx).GetSymbol() in ("O", "S")}
+    rw = Chem.RWMol(mol)
+    for idx in acidic:
+        atom = rw.GetAtomWithIdx(idx)
+        atom.SetFormalCharge(-1)
+        atom.SetNoImplicit(True)
+        atom.SetNumExplicitHs(0)
+    Chem.SanitizeMol(rw)
+    return Chem.MolToSmiles(rw)
+
+
 def make_ligand(smiles: str, donors: tuple[int, int] | None = None, scaffold: str = "",
                 substituent: str = "") -> Ligand:
     """Validate a drawn or pasted ligand and return it in canonical form with its donor pair.

@@ -3,14 +3,14 @@ import streamlit as st
 
 from app.state import current_ligand, set_current_ligand
 from core.depiction import ligand_svg
-from core.ligands import (SCAFFOLDS, SUBSTITUENTS, LigandError, assemble_smiles, library_ligand, make_ligand,
-                          parse_donor_pair)
+from core.ligands import (SCAFFOLDS, SUBSTITUENTS, LigandError, assemble_smiles, deprotonate_chelating_groups,
+                          library_ligand, make_ligand, parse_donor_pair)
 
 st.title("Design a ligand")
-st.write("Pick a HOPO/CAM scaffold and a C3 substituent, or paste any bidentate ligand as SMILES in its "
-         "deprotonated binding form.")
+st.write("Pick a HOPO/CAM scaffold and a C3 substituent, draw a ligand, or paste any bidentate ligand as "
+         "SMILES in its deprotonated binding form.")
 
-source = st.radio("Source", ["Library", "SMILES"], horizontal=True, key="design_source")
+source = st.radio("Source", ["Library", "Draw", "SMILES"], horizontal=True, key="design_source")
 ligand = None
 try:
     if source == "Library":
@@ -18,6 +18,19 @@ try:
         scaffold = col1.selectbox("Scaffold", list(SCAFFOLDS), key="design_scaffold")
         substituent = col2.selectbox("Substituent at C3", list(SUBSTITUENTS), index=1, key="design_substituent")
         ligand = library_ligand(scaffold, substituent)
+    elif source == "Draw":
+        from streamlit_jsme import st_jsme  # JSME is bundled in the wheel: no network needed
+
+        start = current_ligand().smiles if current_ligand() is not None else SCAFFOLDS["HOPO"].replace("(*)", "")
+        st.caption("Draw the ligand (neutral is fine) and press **Apply**; the chelating N–OH or catechol "
+                   "OH/SH groups are deprotonated to the binding form unless you drew charges yourself.")
+        drawn = st_jsme(start, height=380, key="design_jsme")
+        deprotonate = st.checkbox("Deprotonate chelating OH/SH groups", value=True, key="design_deprotonate")
+        donors_text = st.text_input("Donor atoms (optional, 'i,j' in the canonical SMILES)", key="design_draw_donors")
+        if drawn and drawn.strip():
+            smiles = deprotonate_chelating_groups(drawn) if deprotonate else drawn
+            st.write(f"Drawn: `{drawn}`" + (f" → binding form `{smiles}`" if smiles != drawn else ""))
+            ligand = make_ligand(smiles, parse_donor_pair(donors_text))
     else:
         smiles = st.text_input("SMILES", key="design_smiles", placeholder="e.g. CNC(=O)c1ccc(Cl)c(=O)n1[O-]")
         donors_text = st.text_input("Donor atoms (optional, 'i,j' in the canonical SMILES)", key="design_donors")

@@ -183,3 +183,10 @@ def test_library_page_counts_the_batch_and_queues_one_job_per_ligand(small_store
     assert jobs[0].status == "done" and jobs[0].summary.computed == 0  # all in the store already
     at.run()
     assert "1 of 1 ligands finished" in at.get("progress")[0].proto.text
+
+
+def test_design_draw_mode_renders_the_bundled_editor_without_error():
+    at = _page("design").run()
+    at.radio(key="design_source").set_value("Draw").run()
+    assert not at.exception and not at.error
+    assert at.checkbox(key="design_deprotonate").value is True

@@ -107,3 +107,45 @@ def test_paste_screen_view_and_download_in_a_real_browser(server):
     df = pd.read_csv(io.StringIO(text), comment="#")
     assert sorted(df["metal"]) == ["La", "Lu"] and df["E_bind (kcal/mol)"].notna().all()
     (ARTIFACTS / "e2e-timings.txt").write_text(f"first paint {first_paint:.1f} s\ntiny screening {screening:.1f} s\n")
+
+
+def test_draw_a_ligand_in_the_bundled_editor_with_the_network_cut(server):
+    """JSME comes from the wheel: with every non-local request refused, the editor still draws a ligand."""
+    from playwright.sync_api import sync_playwright
+
+    url, _ = server
+    ARTIFACTS.mkdir(exist_ok=True)
+    outside: list[str] = []
+
+    def only_local(route):
+        if route.request.url.startswith(("http://127.0.0.1", "blob:", "data:")):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        page = browser.new_page(viewport={"width": 1300, "height": 1200})
+        page.route("**/*", only_local)
+        page.goto(url)
+        page.wait_for_selector("text=Design a ligand", timeout=60000)
+        page.get_by_text("Draw", exact=True).click()
+        page.wait_for_function("() => { const w = document.querySelector('#jsme_wrapper');"
+                               " for (let e = w; e; e = e.parentElement) if (e._jsmeApp) return true; return false; }",
+                               timeout=60000)
+        # Draw by the editor's own API (as a paste into JSME would), then press the editor's Apply button.
+        page.evaluate("() => { let e = document.querySelector('#jsme_wrapper');"
+                      " while (!e._jsmeApp) e = e.parentElement;"
+                      " e._jsmeApp.readGenericMolecularInput('CNC(=O)c1ccc(Cl)c(O)c1O'); }")
+        page.locator("#jsme_apply_btn").click()
+        page.wait_for_selector("text=binding form", timeout=30000)
+        page.wait_for_selector("text=Donor atoms", timeout=30000)
+        page.wait_for_timeout(1000)
+        page.screenshot(path=str(ARTIFACTS / "e2e-draw.png"))
+        text = page.inner_text("body")
+        assert "CNC(=O)c1ccc(Cl)c([O-])c1[O-]" in text and "-2" in text
+        browser.close()
+    assert not [u for u in outside if "jsme" in u.lower() or "unpkg" in u], outside

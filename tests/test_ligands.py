@@ -3,6 +3,7 @@ import pytest
 from rdkit import Chem
 
 from core.ligands import (MAX_HEAVY_ATOMS, SCAFFOLDS, SUBSTITUENTS, LigandError, candidate_donor_pairs,
+                          canonical_smiles, deprotonate_chelating_groups,
                           library, library_ligand, make_ligand)
 
 PAPER_GROUPS = ["methyl", "hydroxyl", "amino", "thiol", "fluoro", "chloro", "aldehyde", "carboxylic acid",
@@ -141,3 +142,17 @@ def test_donor_pair_text_that_is_not_two_indices_is_refused(text):
 
     with pytest.raises(LigandError, match="two atom indices"):
         parse_donor_pair(text)
+
+
+@pytest.mark.parametrize("drawn,scaffold,substituent", [
+    ("CNC(=O)c1ccc(C)c(=O)n1O", "HOPO", "methyl"),
+    ("CNC(=O)c1ccc(C(=O)O)c(O)c1O", "CAM", "carboxylic acid"),
+    ("CNC(=O)c1ccc(C)c(S)c1O", "thio-CAM", "methyl"),
+    ("CNC(=O)c1ccc(C)n(O)c1=O", "HDEV", "methyl"),
+])
+def test_ligand_drawn_neutral_gets_the_library_binding_form(drawn, scaffold, substituent):
+    assert deprotonate_chelating_groups(drawn) == library_ligand(scaffold, substituent).smiles
+
+
+def test_ligand_drawn_with_charges_is_left_as_drawn():
+    assert deprotonate_chelating_groups("CNC(=O)c1ccc(C)c(O)c1[O-]") == canonical_smiles("CNC(=O)c1ccc(C)c(O)c1[O-]")
