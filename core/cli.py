@@ -1,4 +1,4 @@
-"""The ``reescreen`` command line: screen, ligands, results, export."""
+"""The ``reescreen`` command line: screen, ligands, results, export, dataset, train, evaluate, predict."""
 from __future__ import annotations
 
 import argparse
@@ -12,6 +12,7 @@ from core.constants import ENERGY_UNITS, LEVEL_OF_THEORY, REE_METALS
 from core.ligands import (SCAFFOLDS, SUBSTITUENTS, TRAINING_SCAFFOLDS, LigandError, assemble_smiles, library_ligand,
                           make_ligand, parse_donor_pair)
 from core.settings import PRESETS, get_settings
+from core.store import MODEL_COLUMN
 
 TABLE_COLUMNS = ["rank", "ligand", "metal", "type", "E_bind (kcal/mol)", "E_exchange (kcal/mol)", "qc",
                  "converged", "reason"]
@@ -56,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                                        "else an embedded cluster with one worker per core)")
     s.add_argument("--workers", type=int, help="worker processes of the embedded cluster (default: cores)")
     s.add_argument("--retry-failed", action="store_true", help="recompute stored failures too")
+    s.add_argument("--model", help="model folder for E_bind predictions (default: the bundled model, if shipped)")
+    s.add_argument("--no-model", action="store_true", help="no model predictions")
+    s.add_argument("--cpu", action="store_true", help="run the model on the CPU even if a GPU is present")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_db(s)
 
@@ -101,6 +105,36 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--workers", type=int, help="worker processes of the embedded cluster")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_db(b)
+
+    t = sub.add_parser("train", help="train an Allegro model (nequip config) on a dataset",
+                       description="Split the dataset (seed and fractions from the config), fit per-type energy "
+                                   "shifts, write the resolved config into --out (the record of the run) and run "
+                                   "nequip-train; a stopped run resumes from its last checkpoint. Then package "
+                                   "the best checkpoint into --model-dir and evaluate it there.")
+    t.add_argument("config", help="training config, e.g. configs/allegro-binding.yaml")
+    t.add_argument("--data", default="data/dataset", help="dataset folder or extxyz file (default data/dataset)")
+    t.add_argument("--out", required=True, help="run folder (split files, resolved config, checkpoints, logs)")
+    t.add_argument("--model-dir", help="where to package the model (default OUT/model)")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config entry, e.g. --set max_epochs=2 (repeatable)")
+    t.add_argument("--fresh", action="store_true", help="start over even if OUT holds a run to resume")
+    t.add_argument("--threads", type=int, help="torch threads (default 1; $REESCREEN_TRAIN_THREADS)")
+
+    ev = sub.add_parser("evaluate", help="score a model on the test split and the HDEV set",
+                        description="Re-make the model's split of DATA, predict, and write metrics.json (r2, MAE, "
+                                    "RMSE, max error; per metal, scaffold, type) and parity.png next to the model.")
+    ev.add_argument("model", help="model folder (holding model.nequip.zip and model.json)")
+    ev.add_argument("data", help="dataset folder or extxyz file the model was trained on")
+    ev.add_argument("--out", help="folder for metrics.json and parity.png (default: the model folder)")
+    ev.add_argument("--cpu", action="store_true", help="evaluate on the CPU even if a GPU is present")
+
+    pr = sub.add_parser("predict", help="predict E_bind for structures from an (ext)xyz file",
+                        description="Load the model from the path you give (never from an upload) and print one "
+                                    "CSV row per structure with the predicted energy in kcal/mol.")
+    pr.add_argument("model", help="model folder")
+    pr.add_argument("file", help="xyz / extxyz file, one or more structures")
+    pr.add_argument("--batch-size", type=int, help="structures per batch (default: 1 on CPU, 64 on GPU)")
+    pr.add_argument("--cpu", action="store_true", help="run on the CPU even if a GPU is present")
     return parser
 
 
@@ -120,14 +154,21 @@ def format_table(df: pd.DataFrame) -> str:
     """Text table of results with the level of theory and units in a header line."""
     if df.empty:
         return "No results."
-    view = df[TABLE_COLUMNS].copy()
-    for col in ("E_bind (kcal/mol)", "E_exchange (kcal/mol)"):
+    columns = list(TABLE_COLUMNS)
+    has_model = MODEL_COLUMN in df and df[MODEL_COLUMN].notna().any()
+    if has_model:
+        columns.insert(columns.index("E_bind (kcal/mol)") + 1, MODEL_COLUMN)
+    view = df[columns].copy()
+    for col in ("E_bind (kcal/mol)", "E_exchange (kcal/mol)") + ((MODEL_COLUMN,) if has_model else ()):
         view[col] = view[col].map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
     view["rank"] = view["rank"].map(lambda v: "" if pd.isna(v) else str(v))
     view["reason"] = view["reason"].fillna("").str.slice(0, 60)
     head = (f"Binding energies, {LEVEL_OF_THEORY}, {ENERGY_UNITS}. E_bind = E_complex - E_ion - sum E_ligand "
             "(waters included); E_exchange = vs [M(H2O)8]3+ (bare-ion reference cancels; use it to compare "
             "metals).")
+    if has_model:
+        models = ", ".join(sorted(set(df["model"].dropna()) - {""}))
+        head += f"\n{MODEL_COLUMN}: predicted by {models} (see its model card for its label level of theory)."
     parts = [head]
     for ctype, block in view.groupby(df["type"], sort=False):
         parts.append(f"\n{ctype}\n" + block.to_string(index=False))
@@ -158,8 +199,9 @@ def _cmd_screen(args: argparse.Namespace) -> int:
             bar.n = p.done
             bar.set_postfix(failed=p.failed, qc=p.qc_failed, errors=p.errors, refresh=False)
             bar.refresh()
+    model = _screen_model(args)
     with make_client(args.scheduler, args.workers) as client:
-        summary = run_screen(ligand, store, client, settings, metals, ctypes, callback, args.retry_failed)
+        summary = run_screen(ligand, store, client, settings, metals, ctypes, callback, args.retry_failed, model)
     if bar is not None:
         bar.close()
     print(f"{summary.requested} complexes requested: {summary.cached} from the store, {summary.computed} tasks "
@@ -169,6 +211,18 @@ def _cmd_screen(args: argparse.Namespace) -> int:
         print(f"error (will be retried on the next run): {err}", file=sys.stderr)
     print(format_table(store.results_frame([ligand.smiles], settings, metals, ctypes)))
     return 1 if summary.errors else 0
+
+
+def _screen_model(args: argparse.Namespace):
+    if args.no_model:
+        return None
+    if args.model:
+        from core.model import load_model
+
+        return load_model(args.model, explicit=True, force_cpu=args.cpu)
+    from core.predict import default_model
+
+    return default_model(force_cpu=args.cpu)
 
 
 def _cmd_ligands(args: argparse.Namespace) -> int:
@@ -252,7 +306,79 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
     return 1 if info.get("errors") else 0
 
 
-COMMANDS = {"screen": _cmd_screen, "ligands": _cmd_ligands, "results": _cmd_results, "export": _cmd_export, "dataset": _cmd_dataset}
+def _cmd_train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from core.evaluation import evaluate_model
+    from core.model import load_model
+    from core.model_card import write_model_card
+    from core.training import package_model, prepare_run, run_training
+
+    run = Path(args.out)
+    resume = (run / "config.yaml").exists() and (run / "train" / "last.ckpt").exists() and not args.fresh
+    if resume:
+        print(f"Resuming the run in {run} from its last checkpoint (its config.yaml is kept; --fresh to restart).",
+              file=sys.stderr)
+    else:
+        config = prepare_run(args.config, args.data, run, args.set)
+        print(f"Resolved config: {config}", file=sys.stderr)
+    best = run_training(run, args.threads)
+    model_dir = Path(args.model_dir or run / "model")
+    package_model(best, model_dir, run)
+    model = load_model(model_dir, explicit=True)
+    metrics = evaluate_model(model, args.data)
+    write_model_card(model_dir, metrics)
+    print(_metrics_text(metrics))
+    print(f"model, metrics.json, parity.png and MODEL_CARD.md in {model_dir}")
+    return 0
+
+
+def _metrics_text(m: dict) -> str:
+    lines = [f"Model {m['model']} ({m['strategy']}), label {m['label_level_of_theory']}, errors in {m['units']}:"]
+    for split in ("test", "hdev"):
+        if split in m:
+            x, b = m[split], m[split]["baseline_metal_type_mean"]
+            lines.append(f"  {split:5s} n={x['n']:5d}  r2={x['r2']:.3f}  MAE={x['mae']:.2f}  RMSE={x['rmse']:.2f}  "
+                         f"max={x['max_error']:.1f}   (per metal+type mean baseline: MAE={b['mae']:.2f})")
+    return "\n".join(lines)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from core.evaluation import evaluate_model
+    from core.model import load_model
+
+    model = load_model(args.model, explicit=True, force_cpu=args.cpu)
+    metrics = evaluate_model(model, args.data, args.out)
+    print(_metrics_text(metrics))
+    for split in ("test", "hdev"):
+        if split in metrics:
+            print(f"\n{split}: per metal MAE " + ", ".join(f"{k} {v['mae']:.1f}"
+                                                          for k, v in metrics[split]["per_metal"].items()))
+            print(f"{split}: per scaffold MAE " + ", ".join(f"{k} {v['mae']:.1f}"
+                                                             for k, v in metrics[split]["per_scaffold"].items()))
+    print(f"\nmetrics.json and parity.png in {args.out or model.directory}")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    import ase.io
+
+    from core.model import load_model
+
+    model = load_model(args.model, explicit=True, force_cpu=args.cpu)
+    frames = ase.io.read(args.file, index=":")
+    energies = model.predict(frames, args.batch_size)
+    what = {"binding": "E_bind", "absolute": "E_complex", "delta": "correction"}[model.strategy]
+    print(f"# {what} predicted by {model.name} (label: {model.level_of_theory}), {model.meta.get('units')}, "
+          f"device {model.device}")
+    print(f"index,formula,{what} ({model.meta.get('units')})")
+    for i, (atoms, e) in enumerate(zip(frames, energies)):
+        print(f"{i},{atoms.get_chemical_formula()},{e:.3f}")
+    return 0
+
+
+COMMANDS = {"screen": _cmd_screen, "ligands": _cmd_ligands, "results": _cmd_results, "export": _cmd_export,
+            "dataset": _cmd_dataset, "train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict}
 
 
 def main(argv: list[str] | None = None) -> int:

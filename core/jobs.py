@@ -51,8 +51,10 @@ class Job:
 class JobManager:
     """Runs queued jobs one after another in a daemon thread, on one Dask client created on first use."""
 
-    def __init__(self, store_path: str | Path, scheduler: str | None = None, n_workers: int | None = None):
+    def __init__(self, store_path: str | Path, scheduler: str | None = None, n_workers: int | None = None,
+                 use_model: bool = True):
         self.store_path = Path(store_path)
+        self.use_model = use_model
         self.scheduler = scheduler
         self.n_workers = n_workers
         self._jobs: list[Job] = []
@@ -75,20 +77,34 @@ class JobManager:
         with self._lock:
             return list(reversed(self._jobs))
 
+    def _load_model(self):
+        """The bundled model (loaded once per server), or None if absent or unusable: xTB results go on."""
+        if not self.use_model:
+            return None
+        try:
+            from core.predict import default_model
+
+            return default_model()
+        except Exception:
+            traceback.print_exc()
+            return None
+
     def _serve(self) -> None:
         client = None
+        model = None
         while True:
             job = self._queue.get()
             job.status = "running"
             try:
                 if client is None:
                     client = make_client(self.scheduler, self.n_workers)
+                    model = self._load_model()
 
                 def report(p: Progress, job: Job = job) -> None:
                     job.progress = Progress(p.total, p.done, p.failed, p.qc_failed, p.errors, p.last)
 
                 job.summary = run_screen(job.ligand, Store(self.store_path), client, job.settings, job.metals,
-                                         job.ctypes, report)
+                                         job.ctypes, report, model=model)
                 job.status = "done" if not job.summary.errors else "error"
                 job.error = "; ".join(job.summary.errors)
             except Exception as exc:  # the job fails; the server and the other jobs go on

@@ -140,8 +140,13 @@ def _submit_chain(client: Client, store: Store, settings: ScreeningSettings, lig
 
 def run_screen(ligand: Ligand, store: Store, client: Client, settings: ScreeningSettings,
                metals: Sequence[str] = REE_METALS, ctypes: Sequence[str] = tuple(COORDINATION_TYPES),
-               progress: ProgressCallback | None = None, retry_failed: bool = False) -> ScreenSummary:
-    """Screen ``ligand`` against ``metals`` × ``ctypes``; returns what was cached, computed and failed."""
+               progress: ProgressCallback | None = None, retry_failed: bool = False,
+               model=None) -> ScreenSummary:
+    """Screen ``ligand`` against ``metals`` × ``ctypes``; returns what was cached, computed and failed.
+
+    With a ``model`` (:class:`core.model.BindingModel`), every QC-passed complex also gets the model's
+    E_bind prediction, batched once the xTB results are in.
+    """
     start = time.perf_counter()
     bad = sorted(set(metals) - set(REE_METALS)) + sorted(set(ctypes) - set(COORDINATION_TYPES))
     if bad:
@@ -201,6 +206,13 @@ def run_screen(ligand: Ligand, store: Store, client: Client, settings: Screening
         if progress:
             progress(state)
     store.fill_binding_energies(settings, ligand.smiles)
+    if model is not None:
+        from core.predict import add_model_predictions
+
+        try:
+            add_model_predictions(store, model, [ligand.smiles])
+        except Exception as exc:  # the xTB results are stored; a rerun retries the prediction
+            errors.append(f"model prediction: {type(exc).__name__}: {exc}")
     return ScreenSummary(ligand=ligand.smiles, requested=requested, cached=cached, computed=len(futures),
                          failed=state.failed, qc_failed=state.qc_failed, errors=errors,
                          wall_s=time.perf_counter() - start, stage_s=stage_s)

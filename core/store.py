@@ -32,6 +32,10 @@ WRITE_ATTEMPTS = 5
 PACKAGES = ("architector", "tblite", "ase", "rdkit", "dask", "distributed", "numpy", "xtb")
 
 
+#: Results-table column of the bundled model's E_bind prediction (its label level is in the `model` column).
+MODEL_COLUMN = "E_bind model (kcal/mol)"
+
+
 def default_db_path() -> Path:
     """``$REESCREEN_DB`` if set, else ``reescreen.db`` in the working folder."""
     return Path(os.environ.get("REESCREEN_DB") or DEFAULT_DB)
@@ -120,12 +124,26 @@ class Store:
                 kv[name] = value
         atoms = record.atoms if record.atoms is not None else Atoms()
         data = {"settings": json.loads(settings.to_json()), "extra": record.extra}
+
+        def write() -> int:
+            for row in self.db.select(key=key):
+                self.db.delete([row.id])
+            return self.db.write(atoms, key_value_pairs=kv, data=data)
+        return self._transaction(write)
+
+    def annotate(self, updates: dict[int, dict]) -> None:
+        """Add key-value pairs to existing rows (e.g. a model's prediction) in one transaction."""
+        def write() -> None:
+            for row_id, kv in updates.items():
+                self.db.update(row_id, **kv)
+        if updates:
+            self._transaction(write)
+
+    def _transaction(self, write):
         for attempt in range(WRITE_ATTEMPTS):
             try:
                 with self.db:
-                    for row in self.db.select(key=key):
-                        self.db.delete([row.id])
-                    return self.db.write(atoms, key_value_pairs=kv, data=data)
+                    return write()
             except sqlite3.OperationalError as exc:
                 # another process (app job, CLI job) holds the write lock for longer than SQLite waits
                 if "locked" not in str(exc) or attempt == WRITE_ATTEMPTS - 1:
@@ -233,10 +251,11 @@ class Store:
                 "E_complex (kcal/mol)": r.get("energy_kcal"), "charge": r.get("total_charge"),
                 "converged": r.get("converged"), "steps": r.get("n_steps"), "reason": r.get("reason", ""),
                 "level of theory": r.level_of_theory, "settings": r.settings, "row_id": r.id,
+                MODEL_COLUMN: r.get("model_e_bind_kcal"), "model": r.get("model_name", ""),
             })
         columns = ["rank", "ligand", "smiles", "scaffold", "substituent", "metal", "type", "status", "qc",
-                   "E_bind (kcal/mol)", "E_exchange (kcal/mol)", "E_complex (kcal/mol)", "charge", "converged",
-                   "steps", "reason", "level of theory", "settings", "row_id"]
+                   "E_bind (kcal/mol)", MODEL_COLUMN, "E_exchange (kcal/mol)", "E_complex (kcal/mol)", "charge",
+                   "converged", "steps", "reason", "level of theory", "model", "settings", "row_id"]
         if not rows:
             return pd.DataFrame(columns=columns)
         df = pd.DataFrame(rows)

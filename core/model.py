@@ -1,0 +1,179 @@
+"""The bundled Allegro model: trusted loading, device choice and batched binding-energy prediction.
+
+A model folder holds ``model.nequip.zip`` (``nequip-package`` output), ``model.json`` (strategy, units,
+atom types, label level of theory), ``config.yaml`` (the training record), and after
+``reescreen evaluate`` also ``metrics.json``, ``parity.png`` and the model card ``MODEL_CARD.md``.
+
+A ``.nequip.zip`` is a ``torch.package`` archive, i.e. pickled code: loading one runs code.  So models
+are loaded only from the project's ``models/`` folder or from a path the user names explicitly on the
+command line; the app never loads an uploaded file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+BUNDLED_MODEL_NAME = "reescreen-allegro-gfn2xtb"
+PACKAGE_FILE = "model.nequip.zip"
+
+
+class ModelError(ValueError):
+    """A model that cannot be loaded or used here, with the reason."""
+
+
+def bundled_model_dir() -> Path:
+    """Where the shipped model lives (it may be absent: then the product runs without predictions)."""
+    return MODELS_DIR / BUNDLED_MODEL_NAME
+
+
+def available_models() -> list[Path]:
+    """Model folders under ``models/`` that hold a packaged model."""
+    if not MODELS_DIR.is_dir():
+        return []
+    return sorted(p for p in MODELS_DIR.iterdir() if (p / PACKAGE_FILE).is_file())
+
+
+def resolve_model_dir(path: str | Path, explicit: bool = False) -> Path:
+    """The model folder for ``path``, refusing anything outside ``models/`` unless ``explicit``.
+
+    ``explicit`` is for a path the user typed on the command line; every other caller (the app, the
+    engine) passes False, so an uploaded or otherwise untrusted file is never unpickled.
+    """
+    p = Path(path).expanduser()
+    if p.name == PACKAGE_FILE:
+        p = p.parent
+    p = p.resolve()
+    if not explicit and not p.is_relative_to(MODELS_DIR.resolve()):
+        raise ModelError(f"Refusing to load a model from {p}: models are loaded only from {MODELS_DIR} or from "
+                         "a path given explicitly on the command line (a model file is executable code).")
+    if not (p / PACKAGE_FILE).is_file():
+        raise ModelError(f"No {PACKAGE_FILE} in {p}: train and package one with `reescreen train`.")
+    if not (p / "model.json").is_file():
+        raise ModelError(f"No model.json in {p}: the model's strategy, units and atom types are unknown.")
+    return p
+
+
+def choose_device(force_cpu: bool = False) -> str:
+    """``cuda`` when a GPU is visible and not refused (argument or ``REESCREEN_DEVICE=cpu``), else ``cpu``."""
+    import torch
+
+    if force_cpu or os.environ.get("REESCREEN_DEVICE", "").lower() == "cpu":
+        return "cpu"
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@dataclass
+class BindingModel:
+    """A loaded model: ``predict`` returns its label (kcal/mol) for each structure."""
+
+    directory: Path
+    meta: dict
+    module: object = field(repr=False)
+    device: str = "cpu"
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.directory.name
+
+    @property
+    def strategy(self) -> str:
+        """``binding`` (predicts E_bind), ``absolute`` (predicts E_complex) or ``delta`` (a correction)."""
+        return self.meta["strategy"]
+
+    @property
+    def level_of_theory(self) -> str:
+        return self.meta.get("level_of_theory") or "unknown"
+
+    def card(self) -> str:
+        card = self.directory / "MODEL_CARD.md"
+        return card.read_text() if card.exists() else ""
+
+    def metrics(self) -> dict | None:
+        path = self.directory / "metrics.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def check_domain(self, atoms: Atoms) -> None:
+        """Raise :class:`ModelError` for elements the model has never seen."""
+        unknown = sorted(set(atoms.get_chemical_symbols()) - set(self.meta["type_names"]))
+        if unknown:
+            raise ModelError(f"{atoms.get_chemical_formula()} contains {', '.join(unknown)}, which model "
+                             f"{self.name} was not trained on (it knows {', '.join(self.meta['type_names'])}).")
+
+    def _to_data(self, atoms: Atoms) -> dict:
+        from nequip.data import compute_neighborlist_, from_ase
+        from nequip.data.transforms import ChemicalSpeciesToAtomTypeMapper
+
+        self.check_domain(atoms)
+        data = from_ase(Atoms(atoms.numbers, atoms.positions))
+        data = ChemicalSpeciesToAtomTypeMapper(model_type_names=self.meta["type_names"])(data)
+        return compute_neighborlist_(data, r_max=self.meta["r_max"])
+
+    def predict(self, frames: Sequence[Atoms], batch_size: int | None = None) -> np.ndarray:
+        """The model's label for each frame (kcal/mol), evaluated in batches.
+
+        CPU default batch size is 1: on a laptop CPU, padding-free single structures are fastest
+        (measured in ``benchmarks/bench_inference.py``); on CUDA batches of 64.
+        """
+        import torch
+        from nequip.data import AtomicDataDict
+
+        if batch_size is None:
+            batch_size = 64 if self.device == "cuda" else 1
+        out = np.empty(len(frames))
+        with self._lock, torch.no_grad():
+            for start in range(0, len(frames), batch_size):
+                chunk = [self._to_data(a) for a in frames[start:start + batch_size]]
+                batch = AtomicDataDict.to_(AtomicDataDict.batched_from_list(chunk), torch.device(self.device))
+                energy = self.module(batch)[AtomicDataDict.TOTAL_ENERGY_KEY]
+                out[start:start + len(chunk)] = energy.detach().cpu().numpy().reshape(-1)
+        return out
+
+
+def load_model(path: str | Path | None = None, explicit: bool = False, force_cpu: bool = False) -> BindingModel:
+    """Load a packaged model (default: the bundled one) onto the chosen device."""
+    directory = resolve_model_dir(path or bundled_model_dir(), explicit=explicit)
+    return _load(str(directory), choose_device(force_cpu))
+
+
+@lru_cache(maxsize=4)
+def _load(directory: str, device: str) -> BindingModel:
+    """Loaded once per process and device: loading unpacks the archive and builds the network."""
+    import torch
+    from nequip.model.saved_models.load_utils import load_saved_model
+
+    torch.set_num_threads(int(os.environ.get("REESCREEN_MODEL_THREADS", "1")))
+    meta = json.loads((Path(directory) / "model.json").read_text())
+    module = load_saved_model(str(Path(directory) / PACKAGE_FILE))
+    module = module.to(torch.device(device)).eval()
+    return BindingModel(Path(directory), meta, module, device)
+
+
+def predicted_binding_energies(model: BindingModel, frames: Sequence[Atoms]) -> np.ndarray:
+    """E_bind (kcal/mol) by the model for frames carrying ``absolute_energy`` and E_bind if needed.
+
+    Strategy 2 predicts E_bind itself.  Strategy 1 predicts E_complex; eq. 1 then needs the references
+    (ion and free ligands), which are E_complex − E_bind of the frame's own reference calculation.
+    """
+    raw = model.predict(frames)
+    if model.strategy == "binding":
+        return raw
+    if model.strategy == "absolute":
+        refs = np.array([float(a.info["absolute_energy"]) - _frame_bind(a) for a in frames])
+        return raw - refs
+    raise ModelError("A Δ-ML model predicts a correction to a lower level, not a binding energy by itself.")
+
+
+def _frame_bind(atoms: Atoms) -> float:
+    if "energy" in atoms.info:
+        return float(atoms.info["energy"])
+    return float(atoms.get_potential_energy())

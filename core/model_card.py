@@ -1,0 +1,100 @@
+"""The model card: what a model was trained on, what it measured, and where not to trust it.
+
+Written from the model's own files (model.json, config.yaml, metrics.json), so every number on the
+card is the one ``reescreen evaluate`` produced.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from core.constants import LEVEL_OF_THEORY
+
+
+def _row(name: str, m: dict) -> str:
+    return f"| {name} | {m['n']} | {m['r2']:.3f} | {m['mae']:.2f} | {m['rmse']:.2f} | {m['max_error']:.1f} |"
+
+
+def write_model_card(model_dir: str | Path, metrics: dict) -> Path:
+    """Write ``MODEL_CARD.md`` into ``model_dir`` from its metadata and ``metrics``."""
+    d = Path(model_dir)
+    meta = json.loads((d / "model.json").read_text())
+    cfg = OmegaConf.load(str(d / "config.yaml"))
+    level = meta.get("level_of_theory") or "unknown (not recorded in the dataset)"
+    ours = level == LEVEL_OF_THEORY
+    split = meta.get("split", {})
+    counts = split.get("counts", {})
+    model = cfg.training_module.model
+    label = {"binding": "the binding energy E_bind directly (Strategy 2)",
+             "absolute": "the absolute complex energy E_complex; E_bind follows from eq. 1 (Strategy 1)",
+             "delta": "a correction E_high − E_low (Δ-ML)"}[meta["strategy"]]
+    lines = [
+        f"# Model card: {d.name}",
+        "",
+        f"Allegro (nequip {_version('nequip')}, nequip-allegro {_version('nequip-allegro')}) trained on "
+        f"**{level}** labels, in {meta.get('units', 'kcal/mol')}. It learns {label}.",
+        "",
+    ]
+    if ours:
+        lines += [
+            "**Not DFT.** The labels are GFN2-xTB binding energies in ALPB implicit water computed by reescreen "
+            "(Architector La templates, metal swap, tblite optimisation, InChIKey QC). The model reproduces "
+            "that level of theory, with its known errors (xTB binding energies are several times larger in "
+            "magnitude than DFT ones; compare metals by differences).",
+            "",
+        ]
+    lines += [
+        "## Good for",
+        "- Ranking ligands and metals at the label's level of theory without the reference calculations "
+        "(free ligand, bare ion), e.g. for large substituent tables.",
+        "- A template for retraining on DFT-level data with the same command "
+        "(`reescreen train configs/allegro-binding.yaml --data <public DFT extxyz>`; see the README).",
+        "",
+        "## Out of domain",
+        f"- Elements other than {', '.join(meta['type_names'])}: refused with a message.",
+        "- Ligands far from the HOPO / CAM / thio families and their C3 substituents, coordination numbers "
+        "other than 8, other charges or spin states, structures not optimised at the label's level.",
+        "- Accuracy beyond its labels: the model cannot be more right than the level it learned.",
+        "",
+        "## Training data",
+        f"- Dataset: `{split.get('data', '?')}`" + (f", sha256 `{meta['dataset_sha256']}`" if meta.get(
+            "dataset_sha256") else ""),
+        f"- Split (seed {split.get('seed')}, fractions {split.get('fractions')}): train {counts.get('train')}, "
+        f"val {counts.get('val')}, test {counts.get('test')}; out of sample (HDEV) {counts.get('hdev')}.",
+        f"- Network: r_max {cfg.cutoff_radius} Å, l_max {model.l_max}, {model.num_layers} layers, "
+        f"{model.num_scalar_features} scalar / {model.num_tensor_features} tensor features, float32; "
+        f"MAE loss on the structure's energy; Adam lr {cfg.get('learning_rate')} with ReduceLROnPlateau to 1e-5; "
+        f"at most {cfg.max_epochs} epochs. Full config: `config.yaml`.",
+        "",
+        "## Measured (`reescreen evaluate`, kcal/mol)",
+        "",
+        "| set | n | r² | MAE | RMSE | max error |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for split_name, title in (("test", "test split"), ("hdev", "HDEV (out of sample)")):
+        if split_name in metrics:
+            lines.append(_row(title, metrics[split_name]))
+            lines.append(_row(f"{title}, baseline: mean per metal + type", metrics[split_name]
+                              ["baseline_metal_type_mean"]))
+    for split_name in ("test", "hdev"):
+        if split_name in metrics:
+            lines += ["", f"Per metal, {split_name}: " + ", ".join(
+                f"{k} {v['mae']:.1f}" for k, v in metrics[split_name]["per_metal"].items()) + " (MAE)",
+                      f"Per scaffold, {split_name}: " + ", ".join(
+                f"{k} {v['mae']:.1f}" for k, v in metrics[split_name]["per_scaffold"].items()) + " (MAE)"]
+    lines += ["", "Parity plot: `parity.png`. Reproduce: `reescreen evaluate " + str(d) + " "
+              + str(metrics.get("data", "data/dataset")) + "`.", ""]
+    path = d / "MODEL_CARD.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _version(package: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "?"

@@ -1,0 +1,51 @@
+"""Adding the model's E_bind prediction to stored results (batched, model loaded once per process)."""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+
+from core.model import BindingModel, ModelError, available_models, bundled_model_dir, load_model, \
+    predicted_binding_energies
+from core.store import OK, Store
+
+
+@lru_cache(maxsize=8)
+def model_id(directory: str) -> str:
+    """``name@sha256[:12]`` of the packaged model: a retrained model gets new predictions."""
+    digest = hashlib.sha256((Path(directory) / "model.nequip.zip").read_bytes()).hexdigest()[:12]
+    return f"{Path(directory).name}@{digest}"
+
+
+def default_model(force_cpu: bool = False) -> BindingModel | None:
+    """The bundled model if it is shipped and predicts E_bind, else None (the product runs without it)."""
+    if bundled_model_dir() not in available_models():
+        return None
+    model = load_model(bundled_model_dir(), force_cpu=force_cpu)
+    return model if model.strategy == "binding" else None
+
+
+def add_model_predictions(store: Store, model: BindingModel, ligands: Iterable[str] | None = None) -> int:
+    """Predict E_bind for every QC-passed complex (of ``ligands``) not yet predicted by this model.
+
+    Complexes with elements the model does not know get no prediction and a note in ``model_note``.
+    Returns the number of rows predicted.
+    """
+    ident = model_id(str(model.directory))
+    wanted = set(ligands) if ligands is not None else None
+    rows = [r for r in store.db.select(kind="complex", status=OK)
+            if r.get("ligand") and (wanted is None or r.ligand in wanted) and r.get("model_name") != ident]
+    usable, notes = [], []
+    for r in rows:
+        try:
+            model.check_domain(r.toatoms())
+            usable.append(r)
+        except ModelError as exc:
+            notes.append((r.id, str(exc)))
+    updates: dict[int, dict] = {row_id: {"model_name": ident, "model_note": note} for row_id, note in notes}
+    if usable:
+        energies = predicted_binding_energies(model, [r.toatoms() for r in usable])
+        updates.update({r.id: {"model_e_bind_kcal": float(e), "model_name": ident} for r, e in zip(usable, energies)})
+    store.annotate(updates)
+    return len(usable)

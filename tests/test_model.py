@@ -1,0 +1,179 @@
+"""The Allegro model: a tiny real training run (nequip-train, CPU, 2 epochs), packaging, loading, evaluation,
+prediction in the results, and refusing untrusted model files."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import ase.io
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from core.dataset import read_dataset
+from core.model import MODELS_DIR, ModelError, load_model, resolve_model_dir
+from core.training import LabelSpec, prepare_run, split_frames
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+DATA = ROOT / "data" / "dataset"
+
+
+def _tiny_frames() -> list:
+    """HOPO-methyl 1 L + 6 H2O for every metal in the shipped dataset, plus three HDEV complexes."""
+    frames = read_dataset(DATA)
+    train = [a for a in frames if a.info["split"] == "train" and a.info["scaffold"] == "HOPO"
+             and a.info["substituent"] == "methyl" and a.info["type"] == "1L6W"]
+    hdev = [a for a in frames if a.info["split"] == "hdev"][:3]
+    return train + hdev
+
+
+def _train(tmp: Path, config: str, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "reescreen"), "train", str(ROOT / "configs" / config), "--data",
+                           str(tmp / "tiny.extxyz"), "--out", str(tmp / "run"), "--set", "max_epochs=2",
+                           "--set", "reescreen.level_of_theory=GFN2-xTB/ALPB(water)", *extra],
+                          capture_output=True, text=True, cwd=tmp, timeout=600)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """A real 2-epoch Strategy-2 training on 19 shipped frames, packaged and evaluated by `reescreen train`."""
+    tmp = tmp_path_factory.mktemp("tiny-model")
+    ase.io.write(str(tmp / "tiny.extxyz"), _tiny_frames(), format="extxyz")
+    done = _train(tmp, "allegro-binding.yaml")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return tmp, done
+
+
+def test_tiny_training_run_packages_model_card_metrics_and_parity_plot(tiny_model):
+    tmp, done = tiny_model
+    model_dir = tmp / "run" / "model"
+    for name in ("model.nequip.zip", "model.json", "config.yaml", "metrics.json", "parity.png", "MODEL_CARD.md"):
+        assert (model_dir / name).is_file(), name
+    cfg = OmegaConf.load(str(tmp / "run" / "config.yaml"))
+    shifts = cfg.training_module.model.per_type_energy_shifts
+    assert set(shifts) == set(cfg.model_type_names) and "La" in shifts and "Lu" in shifts
+    assert cfg.training_module.model.do_derivatives is False
+    card = (model_dir / "MODEL_CARD.md").read_text()
+    assert "GFN2-xTB/ALPB(water)" in card and "Not DFT" in card
+    assert "test" in done.stdout and "MAE" in done.stdout
+
+
+def test_evaluate_reproduces_the_metrics_written_at_training(tiny_model, tmp_path):
+    tmp, _ = tiny_model
+    out = subprocess.run([str(BIN / "reescreen"), "evaluate", str(tmp / "run" / "model"), str(tmp / "tiny.extxyz"),
+                          "--out", str(tmp_path)], capture_output=True, text=True, cwd=tmp, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    again = json.loads((tmp_path / "metrics.json").read_text())
+    first = json.loads((tmp / "run" / "model" / "metrics.json").read_text())
+    for split in ("test", "hdev"):
+        assert again[split]["mae"] == pytest.approx(first[split]["mae"], abs=1e-4)
+        assert again[split]["n"] == first[split]["n"] > 0
+    assert set(again["test"]["per_metal"]) and "per_scaffold" in again["hdev"]
+    assert (tmp_path / "parity.png").stat().st_size > 1000
+
+
+def test_prediction_is_invariant_to_rotation_and_translation(tiny_model):
+    tmp, _ = tiny_model
+    model = load_model(tmp / "run" / "model", explicit=True)
+    atoms = _tiny_frames()[0]
+    moved = atoms.copy()
+    moved.rotate(73, "x", center="COM")
+    moved.rotate(-41, (1, 1, 0))
+    moved.translate([3.0, -7.5, 12.0])
+    a, b = model.predict([atoms, moved])
+    assert abs(a - b) < 1e-3  # kcal/mol; float32 network
+
+
+def test_batched_and_single_predictions_agree(tiny_model):
+    tmp, _ = tiny_model
+    model = load_model(tmp / "run" / "model", explicit=True)
+    frames = _tiny_frames()
+    assert np.allclose(model.predict(frames, batch_size=1), model.predict(frames, batch_size=8), atol=1e-3)
+
+
+def test_model_outside_models_folder_is_refused_unless_named_explicitly(tiny_model, tmp_path):
+    tmp, _ = tiny_model
+    copy = tmp_path / "uploaded-model"
+    shutil.copytree(tmp / "run" / "model", copy)
+    with pytest.raises(ModelError, match="Refusing to load"):
+        load_model(copy)
+    with pytest.raises(ModelError, match="Refusing to load"):
+        resolve_model_dir(MODELS_DIR / ".." / ".." / copy.relative_to("/"))
+    assert load_model(copy, explicit=True).strategy == "binding"
+
+
+def test_model_refuses_elements_it_never_saw(tiny_model):
+    tmp, _ = tiny_model
+    model = load_model(tmp / "run" / "model", explicit=True)
+    atoms = _tiny_frames()[0].copy()
+    symbols = atoms.get_chemical_symbols()
+    symbols[symbols.index("C")] = "Br"
+    atoms.set_chemical_symbols(symbols)
+    with pytest.raises(ModelError, match="Br"):
+        model.predict([atoms])
+
+
+def test_screening_results_carry_model_predictions_once(tiny_model, small_store_copy):
+    from core.predict import add_model_predictions
+    from core.store import MODEL_COLUMN, Store
+
+    tmp, _ = tiny_model
+    model = load_model(tmp / "run" / "model", explicit=True)
+    store = Store(small_store_copy)
+    assert add_model_predictions(store, model) == 2
+    df = store.results_frame()
+    ok = df[df["status"] == "ok"]
+    assert ok[MODEL_COLUMN].notna().all() and ok["model"].str.startswith("model@").all()
+    frames = store.frames_for_rows(ok["row_id"])
+    assert np.allclose(ok[MODEL_COLUMN].to_numpy(float), model.predict(frames), atol=1e-3)
+    assert add_model_predictions(store, model) == 0  # nothing predicted twice
+
+
+def test_strategy_1_learns_absolute_energies_and_scores_binding_energies(tmp_path):
+    ase.io.write(str(tmp_path / "tiny.extxyz"), _tiny_frames(), format="extxyz")
+    done = _train(tmp_path, "allegro-absolute.yaml")
+    assert done.returncode == 0, done.stderr[-3000:]
+    model = load_model(tmp_path / "run" / "model", explicit=True)
+    assert model.strategy == "absolute"
+    labels = ase.io.read(str(tmp_path / "run" / "data" / "train.xyz"), index=":")
+    full = ase.io.read(str(tmp_path / "run" / "data" / "train.frames.extxyz"), index=":")
+    assert [a.get_potential_energy() for a in labels] == pytest.approx([a.info["absolute_energy"] for a in full])
+    metrics = json.loads((tmp_path / "run" / "model" / "metrics.json").read_text())
+    assert metrics["strategy"] == "absolute" and metrics["test"]["n"] > 0
+
+
+def test_delta_ml_label_is_high_minus_low_level(tmp_path):
+    frames = _tiny_frames()
+    for a in frames:  # a second level on each frame, as a Δ-ML dataset carries it
+        a.info["energy_low"] = a.get_potential_energy()
+        a.info["energy_high"] = a.get_potential_energy() + 0.01 * len(a)
+    ase.io.write(str(tmp_path / "two-level.extxyz"), frames, format="extxyz")
+    config = prepare_run(ROOT / "configs" / "allegro-delta-binding.yaml", tmp_path / "two-level.extxyz",
+                         tmp_path / "run")
+    labels = ase.io.read(str(tmp_path / "run" / "data" / "train.xyz"), index=":")
+    full = ase.io.read(str(tmp_path / "run" / "data" / "train.frames.extxyz"), index=":")
+    assert [a.get_potential_energy() for a in labels] == pytest.approx([0.01 * len(a) for a in full])
+    assert OmegaConf.load(str(config)).reescreen.strategy == "delta"
+
+
+def test_split_is_80_10_10_fixed_by_the_seed_with_hdev_held_out():
+    frames = read_dataset(DATA)
+    a = split_frames(frames, [0.8, 0.1, 0.1], 456, "scaffold", ["HDEV"])
+    b = split_frames(frames, [0.8, 0.1, 0.1], 456, "scaffold", ["HDEV"])
+    n = sum(len(a[k]) for k in ("train", "val", "test"))
+    assert abs(len(a["train"]) / n - 0.8) < 0.01 and abs(len(a["test"]) / n - 0.1) < 0.01
+    assert all(x.info["scaffold"] == "HDEV" for x in a["hdev"]) and a["hdev"]
+    assert not any(x.info["scaffold"] == "HDEV" for k in ("train", "val", "test") for x in a[k])
+    assert [x.positions.sum() for x in a["test"]] == [x.positions.sum() for x in b["test"]]
+
+
+def test_label_missing_from_a_frame_is_explained():
+    from core.training import TrainingError
+
+    atoms = _tiny_frames()[0]
+    with pytest.raises(TrainingError, match="energy_high"):
+        LabelSpec("delta").label(atoms)
