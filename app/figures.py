@@ -85,3 +85,28 @@ def water_exchange_plot(df: pd.DataFrame, smiles: str) -> go.Figure:
     return px.bar(water_exchange_table(df, smiles), x="metal", y="ΔE (kcal/mol)", color="step", barmode="group",
                   category_orders={"metal": list(REE_METALS), "step": EXCHANGE_STEPS},
                   title=f"Replacing two waters by one more ligand ({LEVEL_OF_THEORY})")
+
+
+def model_parity(df: pd.DataFrame) -> go.Figure:
+    """The model's prediction against the xTB E_bind of the user's own stored results (QC passed)."""
+    from core.store import MODEL_COLUMN
+
+    rows = passed(df)
+    rows = rows[rows[MODEL_COLUMN].notna()]
+    fig = px.scatter(rows, x=BIND, y=MODEL_COLUMN, color="metal", symbol="type", hover_name="ligand",
+                     category_orders={"metal": list(REE_METALS), "type": TYPE_ORDER},
+                     title=f"Model vs {LEVEL_OF_THEORY} on your stored results (kcal/mol)")
+    if not rows.empty:
+        lo = float(min(rows[BIND].min(), rows[MODEL_COLUMN].min()))
+        hi = float(max(rows[BIND].max(), rows[MODEL_COLUMN].max()))
+        fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", line=dict(color="grey", dash="dot"),
+                                 name="y = x", showlegend=False))
+    return fig
+
+
+def per_metal_error(metrics: dict, split: str = "test") -> go.Figure:
+    """MAE per metal from a model's metrics.json (kcal/mol)."""
+    per = metrics.get(split, {}).get("per_metal", {})
+    order = [m for m in REE_METALS if m in per]
+    return px.bar(x=order, y=[per[m]["mae"] for m in order], labels={"x": "metal", "y": "MAE (kcal/mol)"},
+                  title=f"Model error per metal, {split} set")

@@ -15,6 +15,7 @@ navigation = st.navigation([
     st.Page(PAGES / "results.py", title="Results"),
     st.Page(PAGES / "structure.py", title="Structure"),
     st.Page(PAGES / "export.py", title="Export"),
+    st.Page(PAGES / "model.py", title="Model"),
 ])
 st.sidebar.caption(f"Energies: {LEVEL_OF_THEORY}, {ENERGY_UNITS}. Not DFT.")
 navigation.run()

@@ -30,3 +30,11 @@ def get_job_manager(path: str | None = None) -> "JobManager":
     from core.jobs import JobManager
 
     return JobManager(path or default_db_path())
+
+
+@st.cache_resource
+def get_model(name: str, force_cpu: bool = False):
+    """A model from the trusted model folder, loaded once per server and device (never from an upload)."""
+    from core.model import load_model, models_dir
+
+    return load_model(models_dir() / name, force_cpu=force_cpu)

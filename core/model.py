@@ -30,16 +30,23 @@ class ModelError(ValueError):
     """A model that cannot be loaded or used here, with the reason."""
 
 
+def models_dir() -> Path:
+    """The trusted model folder: the project's ``models/``, or ``$REESCREEN_MODELS_DIR`` set by whoever
+    runs the server (e.g. a volume in the Docker image)."""
+    return Path(os.environ.get("REESCREEN_MODELS_DIR") or MODELS_DIR).resolve()
+
+
 def bundled_model_dir() -> Path:
     """Where the shipped model lives (it may be absent: then the product runs without predictions)."""
-    return MODELS_DIR / BUNDLED_MODEL_NAME
+    return models_dir() / BUNDLED_MODEL_NAME
 
 
 def available_models() -> list[Path]:
-    """Model folders under ``models/`` that hold a packaged model."""
-    if not MODELS_DIR.is_dir():
+    """Model folders in the trusted model folder that hold a packaged model, the bundled one first."""
+    if not models_dir().is_dir():
         return []
-    return sorted(p for p in MODELS_DIR.iterdir() if (p / PACKAGE_FILE).is_file())
+    found = [p for p in models_dir().iterdir() if (p / PACKAGE_FILE).is_file()]
+    return sorted(found, key=lambda p: (p.name != BUNDLED_MODEL_NAME, p.name))
 
 
 def resolve_model_dir(path: str | Path, explicit: bool = False) -> Path:
@@ -52,8 +59,8 @@ def resolve_model_dir(path: str | Path, explicit: bool = False) -> Path:
     if p.name == PACKAGE_FILE:
         p = p.parent
     p = p.resolve()
-    if not explicit and not p.is_relative_to(MODELS_DIR.resolve()):
-        raise ModelError(f"Refusing to load a model from {p}: models are loaded only from {MODELS_DIR} or from "
+    if not explicit and not p.is_relative_to(models_dir()):
+        raise ModelError(f"Refusing to load a model from {p}: models are loaded only from {models_dir()} or from "
                          "a path given explicitly on the command line (a model file is executable code).")
     if not (p / PACKAGE_FILE).is_file():
         raise ModelError(f"No {PACKAGE_FILE} in {p}: train and package one with `reescreen train`.")

@@ -31,6 +31,9 @@ if not show_flagged:
 energy_format = {c: st.column_config.NumberColumn(c, format="%.1f") for c in view.columns if "kcal/mol" in c}
 st.dataframe(view.drop(columns=["row_id"]), hide_index=True, width="stretch", column_config=energy_format)
 st.write(f"{len(view)} complexes; {int((view['status'] != 'ok').sum())} failed or QC-flagged.")
+if view["model"].astype(bool).any():
+    st.caption("`E_bind model (kcal/mol)`: the Allegro model's prediction (model in the `model` column), trained on "
+               "GFN2-xTB/ALPB(water) labels, not DFT; ranks use the xTB E_bind.")
 
 if figures.passed(view).empty:
     st.stop()

@@ -5,6 +5,7 @@ from app.state import current_ligand, get_job_manager, get_store
 from core.complexes import COORDINATION_TYPES
 from core.constants import ENERGY_UNITS, LEVEL_OF_THEORY, REE_METALS
 from core.settings import PRESETS
+from core.store import MODEL_COLUMN
 
 st.title("Screen")
 ligand = current_ligand()
@@ -44,10 +45,13 @@ def job_panel() -> None:
     newest = jobs[0]
     df = get_store().results_frame([newest.ligand.smiles], newest.settings, newest.metals, newest.ctypes)
     st.caption(f"Finished complexes of job {newest.id} ({LEVEL_OF_THEORY}, {ENERGY_UNITS})")
-    st.dataframe(df[["rank", "metal", "type", "E_bind (kcal/mol)", "E_exchange (kcal/mol)", "qc", "reason"]],
-                 hide_index=True, width="stretch",
-                 column_config={c: st.column_config.NumberColumn(c, format="%.1f")
-                                for c in ("E_bind (kcal/mol)", "E_exchange (kcal/mol)")})
+    columns = ["rank", "metal", "type", "E_bind (kcal/mol)", "E_exchange (kcal/mol)", "qc", "reason"]
+    if df[MODEL_COLUMN].notna().any():
+        columns.insert(4, MODEL_COLUMN)
+        st.caption(f"{MODEL_COLUMN}: Allegro prediction ({', '.join(sorted(set(df['model']) - {''}))}), trained on "
+                   f"{LEVEL_OF_THEORY} labels; see the Model page.")
+    st.dataframe(df[columns], hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(c, format="%.1f") for c in columns if "kcal" in c})
 
 
 job_panel()

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +14,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 SMALL_METALS = ["La", "Lu"]
 SMALL_TYPES = ["1L6W"]
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+DATA = ROOT / "data" / "dataset"
 
 
 @pytest.fixture(scope="session")
@@ -22,9 +28,18 @@ def hopo_methyl():
 
 @pytest.fixture(scope="session")
 def client():
+    import types
+
     from core.runner import make_client
 
-    with make_client(n_workers=2) as c:
+    # Spawned workers re-run the parent's __main__ file; under AppTest that can be a page script.
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        c = make_client(n_workers=2)
+    finally:
+        sys.modules["__main__"] = main
+    with c:
         yield c
 
 
@@ -46,3 +61,35 @@ def small_store_copy(small_screen, tmp_path):
     path = tmp_path / "copy.db"
     shutil.copy(small_screen[0], path)
     return path
+
+
+def tiny_frames() -> list:
+    """HOPO-methyl 1 L + 6 H2O for every metal in the shipped dataset, plus three HDEV complexes."""
+    from core.dataset import read_dataset
+
+    frames = read_dataset(DATA)
+    train = [a for a in frames if a.info["split"] == "train" and a.info["scaffold"] == "HOPO"
+             and a.info["substituent"] == "methyl" and a.info["type"] == "1L6W"]
+    hdev = [a for a in frames if a.info["split"] == "hdev"][:3]
+    return train + hdev
+
+
+def train_tiny(tmp: Path, config: str, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "reescreen"), "train", str(ROOT / "configs" / config), "--data",
+                           str(tmp / "tiny.extxyz"), "--out", str(tmp / "run"), "--set", "max_epochs=2",
+                           "--set", "reescreen.level_of_theory=GFN2-xTB/ALPB(water)", *extra],
+                          capture_output=True, text=True, cwd=tmp, timeout=600)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """A real 2-epoch Strategy-2 training on 19 shipped frames, packaged and evaluated by `reescreen train`."""
+    tmp = tmp_path_factory.mktemp("tiny-model")
+    import ase.io
+
+    ase.io.write(str(tmp / "tiny.extxyz"), tiny_frames(), format="extxyz")
+    done = train_tiny(tmp, "allegro-binding.yaml")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return tmp, done
+
+

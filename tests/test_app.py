@@ -190,3 +190,35 @@ def test_design_draw_mode_renders_the_bundled_editor_without_error():
     at.radio(key="design_source").set_value("Draw").run()
     assert not at.exception and not at.error
     assert at.checkbox(key="design_deprotonate").value is True
+
+
+def test_model_page_says_so_when_no_model_is_shipped(monkeypatch, tmp_path):
+    monkeypatch.setenv("REESCREEN_MODELS_DIR", str(tmp_path / "empty"))
+    at = _page("model").run()
+    assert not at.exception
+    assert "No model is shipped" in at.info[0].value
+
+
+def test_model_page_shows_card_metrics_device_and_predicts_stored_results(tiny_model, small_store_copy,
+                                                                        monkeypatch, tmp_path):
+    import shutil
+
+    models = tmp_path / "models"
+    shutil.copytree(tiny_model[0] / "run" / "model", models / "tiny")
+    monkeypatch.setenv("REESCREEN_MODELS_DIR", str(models))
+    monkeypatch.setenv("REESCREEN_DB", str(small_store_copy))
+    from app.state import get_model, get_store
+
+    get_store.clear()
+    get_model.clear()
+    at = _page("model").run()
+    assert not at.exception
+    assert at.selectbox(key="model_name").value == "tiny"
+    assert {m.label: m.value for m in at.metric}["Device"] in ("CPU", "CUDA")
+    table = at.dataframe[0].value
+    assert list(table["set"]) == ["test", "hdev"] and table["MAE (kcal/mol)"].notna().all()
+    assert any("not a DFT model" in w.value for w in at.warning)
+    at.checkbox(key="model_force_cpu").check().run()
+    assert {m.label: m.value for m in at.metric}["Device"] == "CPU"
+    at.button(key="model_predict_all").click().run()
+    assert "2 complexes predicted" in at.success[0].value

@@ -13,39 +13,13 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
+from conftest import DATA, tiny_frames, train_tiny
 from core.dataset import read_dataset
 from core.model import MODELS_DIR, ModelError, load_model, resolve_model_dir
 from core.training import LabelSpec, prepare_run, split_frames
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-DATA = ROOT / "data" / "dataset"
-
-
-def _tiny_frames() -> list:
-    """HOPO-methyl 1 L + 6 H2O for every metal in the shipped dataset, plus three HDEV complexes."""
-    frames = read_dataset(DATA)
-    train = [a for a in frames if a.info["split"] == "train" and a.info["scaffold"] == "HOPO"
-             and a.info["substituent"] == "methyl" and a.info["type"] == "1L6W"]
-    hdev = [a for a in frames if a.info["split"] == "hdev"][:3]
-    return train + hdev
-
-
-def _train(tmp: Path, config: str, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "reescreen"), "train", str(ROOT / "configs" / config), "--data",
-                           str(tmp / "tiny.extxyz"), "--out", str(tmp / "run"), "--set", "max_epochs=2",
-                           "--set", "reescreen.level_of_theory=GFN2-xTB/ALPB(water)", *extra],
-                          capture_output=True, text=True, cwd=tmp, timeout=600)
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory):
-    """A real 2-epoch Strategy-2 training on 19 shipped frames, packaged and evaluated by `reescreen train`."""
-    tmp = tmp_path_factory.mktemp("tiny-model")
-    ase.io.write(str(tmp / "tiny.extxyz"), _tiny_frames(), format="extxyz")
-    done = _train(tmp, "allegro-binding.yaml")
-    assert done.returncode == 0, done.stderr[-3000:]
-    return tmp, done
 
 
 def test_tiny_training_run_packages_model_card_metrics_and_parity_plot(tiny_model):
@@ -79,7 +53,7 @@ def test_evaluate_reproduces_the_metrics_written_at_training(tiny_model, tmp_pat
 def test_prediction_is_invariant_to_rotation_and_translation(tiny_model):
     tmp, _ = tiny_model
     model = load_model(tmp / "run" / "model", explicit=True)
-    atoms = _tiny_frames()[0]
+    atoms = tiny_frames()[0]
     moved = atoms.copy()
     moved.rotate(73, "x", center="COM")
     moved.rotate(-41, (1, 1, 0))
@@ -91,7 +65,7 @@ def test_prediction_is_invariant_to_rotation_and_translation(tiny_model):
 def test_batched_and_single_predictions_agree(tiny_model):
     tmp, _ = tiny_model
     model = load_model(tmp / "run" / "model", explicit=True)
-    frames = _tiny_frames()
+    frames = tiny_frames()
     assert np.allclose(model.predict(frames, batch_size=1), model.predict(frames, batch_size=8), atol=1e-3)
 
 
@@ -109,7 +83,7 @@ def test_model_outside_models_folder_is_refused_unless_named_explicitly(tiny_mod
 def test_model_refuses_elements_it_never_saw(tiny_model):
     tmp, _ = tiny_model
     model = load_model(tmp / "run" / "model", explicit=True)
-    atoms = _tiny_frames()[0].copy()
+    atoms = tiny_frames()[0].copy()
     symbols = atoms.get_chemical_symbols()
     symbols[symbols.index("C")] = "Br"
     atoms.set_chemical_symbols(symbols)
@@ -134,8 +108,8 @@ def test_screening_results_carry_model_predictions_once(tiny_model, small_store_
 
 
 def test_strategy_1_learns_absolute_energies_and_scores_binding_energies(tmp_path):
-    ase.io.write(str(tmp_path / "tiny.extxyz"), _tiny_frames(), format="extxyz")
-    done = _train(tmp_path, "allegro-absolute.yaml")
+    ase.io.write(str(tmp_path / "tiny.extxyz"), tiny_frames(), format="extxyz")
+    done = train_tiny(tmp_path, "allegro-absolute.yaml")
     assert done.returncode == 0, done.stderr[-3000:]
     model = load_model(tmp_path / "run" / "model", explicit=True)
     assert model.strategy == "absolute"
@@ -147,7 +121,7 @@ def test_strategy_1_learns_absolute_energies_and_scores_binding_energies(tmp_pat
 
 
 def test_delta_ml_label_is_high_minus_low_level(tmp_path):
-    frames = _tiny_frames()
+    frames = tiny_frames()
     for a in frames:  # a second level on each frame, as a Δ-ML dataset carries it
         a.info["energy_low"] = a.get_potential_energy()
         a.info["energy_high"] = a.get_potential_energy() + 0.01 * len(a)
@@ -174,6 +148,6 @@ def test_split_is_80_10_10_fixed_by_the_seed_with_hdev_held_out():
 def test_label_missing_from_a_frame_is_explained():
     from core.training import TrainingError
 
-    atoms = _tiny_frames()[0]
+    atoms = tiny_frames()[0]
     with pytest.raises(TrainingError, match="energy_high"):
         LabelSpec("delta").label(atoms)

@@ -1,0 +1,70 @@
+"""Model: which Allegro model is loaded, its card and measured metrics, the device, and its parity plots."""
+import pandas as pd
+import streamlit as st
+
+from app.figures import model_parity, per_metal_error
+from app.state import get_model, get_store
+from core.model import ModelError, available_models, models_dir
+from core.store import MODEL_COLUMN
+
+st.title("Model")
+models = available_models()
+if not models:
+    st.info(f"No model is shipped in {models_dir()} yet. Every other page works without one; results then "
+            "carry GFN2-xTB binding energies only. Train one with `reescreen train configs/allegro-binding.yaml` "
+            "(see the README).")
+    st.stop()
+
+left, right = st.columns([2, 1])
+name = left.selectbox("Model", [p.name for p in models], key="model_name")
+force_cpu = right.checkbox("Force CPU", key="model_force_cpu",
+                           help="Run the model on the CPU even when a CUDA GPU is present.")
+try:
+    model = get_model(name, force_cpu)
+except ModelError as exc:
+    st.error(str(exc))
+    st.stop()
+
+import torch  # noqa: E402  (only once a model is present)
+
+gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none visible"
+right.metric("Device", model.device.upper())
+right.caption(f"GPU: {gpu}")
+st.write(f"**Strategy** {model.strategy} · **label** {model.level_of_theory} · **units** "
+         f"{model.meta.get('units', 'kcal/mol')} · **atom types** {', '.join(model.meta['type_names'])}")
+if model.level_of_theory != "unknown" and "DFT" not in model.level_of_theory.upper():
+    st.warning(f"This model reproduces {model.level_of_theory} binding energies. It is not a DFT model.")
+
+metrics = model.metrics()
+if metrics:
+    table = pd.DataFrame([{"set": s, "n": metrics[s]["n"], "r²": metrics[s]["r2"], "MAE (kcal/mol)": metrics[s]["mae"],
+                           "RMSE (kcal/mol)": metrics[s]["rmse"], "max error (kcal/mol)": metrics[s]["max_error"],
+                           "baseline MAE (metal+type mean)": metrics[s]["baseline_metal_type_mean"]["mae"]}
+                          for s in ("test", "hdev") if s in metrics])
+    st.subheader("Measured by `reescreen evaluate`")
+    st.dataframe(table, hide_index=True, width="stretch")
+    parity = model.directory / "parity.png"
+    if parity.exists():
+        st.image(str(parity), caption="Parity: predicted vs reference E_bind (kcal/mol)")
+    st.plotly_chart(per_metal_error(metrics), key="model_per_metal")
+else:
+    st.info("This model has no metrics.json yet: run `reescreen evaluate` on it.")
+
+st.subheader("On your results")
+store = get_store()
+df = store.results_frame()
+if st.button("Predict every stored complex", key="model_predict_all",
+             help="Adds the model's E_bind to every QC-passed result that has none from this model."):
+    from core.predict import add_model_predictions
+
+    with st.spinner("Predicting…"):
+        n = add_model_predictions(store, model)
+    st.success(f"{n} complexes predicted by {model.name}.")
+    df = store.results_frame()
+if not df.empty and df[MODEL_COLUMN].notna().any():
+    st.plotly_chart(model_parity(df), key="model_parity_results")
+else:
+    st.caption("No stored result carries a prediction yet.")
+
+with st.expander("Model card", expanded=not metrics):
+    st.markdown(model.card() or "No MODEL_CARD.md in this model folder.")
