@@ -319,6 +319,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if resume:
         print(f"Resuming the run in {run} from its last checkpoint (its config.yaml is kept; --fresh to restart).",
               file=sys.stderr)
+        if args.set:  # e.g. --set max_epochs=N to extend or end a run; recorded in the run's config
+            from core.training import update_run_config
+
+            update_run_config(run, args.set)
     else:
         config = prepare_run(args.config, args.data, run, args.set)
         print(f"Resolved config: {config}", file=sys.stderr)

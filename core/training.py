@@ -180,6 +180,14 @@ def prepare_run(config_path: str | Path, data: str | Path, run_dir: str | Path,
     return run / "config.yaml"
 
 
+def update_run_config(run_dir: str | Path, overrides: Sequence[str]) -> Path:
+    """Apply dotlist overrides to a run's resolved config (trainer settings such as ``max_epochs``)."""
+    path = Path(run_dir) / "config.yaml"
+    cfg = OmegaConf.merge(OmegaConf.load(str(path)), OmegaConf.from_dotlist(list(overrides)))
+    path.write_text(OmegaConf.to_yaml(cfg))
+    return path
+
+
 def _nequip_bin(name: str) -> str:
     local = Path(sys.executable).parent / name
     return str(local) if local.exists() else (shutil.which(name) or name)

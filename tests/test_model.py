@@ -151,3 +151,19 @@ def test_label_missing_from_a_frame_is_explained():
     atoms = tiny_frames()[0]
     with pytest.raises(TrainingError, match="energy_high"):
         LabelSpec("delta").label(atoms)
+
+
+def test_stopped_training_resumes_from_its_last_checkpoint(tiny_model, tmp_path):
+    import csv
+
+    tmp, _ = tiny_model
+    shutil.copytree(tmp, tmp_path / "copy")
+    done = subprocess.run([str(BIN / "reescreen"), "train", str(ROOT / "configs" / "allegro-binding.yaml"), "--data",
+                           str(tmp / "tiny.extxyz"), "--out", str(tmp_path / "copy" / "run"), "--set", "max_epochs=3"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Resuming the run" in done.stderr
+    assert "Continuing training with checkpoint" in (tmp_path / "copy" / "run" / "train" / "train.log").read_text()
+    logs = list((tmp_path / "copy" / "run" / "train" / "log").rglob("metrics.csv"))
+    epochs = {int(r["epoch"]) for f in logs for r in csv.DictReader(open(f)) if r.get("epoch")}
+    assert epochs == {0, 1, 2}  # epochs 0–1 from the first attempt, only epoch 2 added
