@@ -103,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--settings", default="fast", choices=list(PRESETS), help="search/optimisation preset")
     b.add_argument("--scheduler", help="Dask scheduler address (default: embedded cluster)")
     b.add_argument("--workers", type=int, help="worker processes of the embedded cluster")
+    b.add_argument("--concurrent-ligands", type=int, help="ligands screened at once (default: one per 4 workers)")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_db(b)
 
@@ -295,7 +296,7 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
                 bar.set_postfix(ligand=p.ligand, eta=eta, refresh=False)
                 bar.refresh()
         with make_client(args.scheduler, args.workers) as client:
-            info = build_dataset(store, client, settings, grid, metals, report)
+            info = build_dataset(store, client, settings, grid, metals, report, args.concurrent_ligands)
         if bar is not None:
             bar.close()
     prov = write_dataset(store, settings, grid, args.out, metals, info)

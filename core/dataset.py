@@ -11,10 +11,14 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+
+from concurrent.futures import ThreadPoolExecutor
 
 import ase.io
 from ase import Atoms
@@ -66,25 +70,44 @@ class BuildProgress:
 
 def build_dataset(store: Store, client, settings: ScreeningSettings, grid: Sequence[GridItem],
                   metals: Sequence[str] = REE_METALS,
-                  progress: Callable[[BuildProgress], None] | None = None) -> dict:
-    """Screen every grid ligand that is not complete in ``store``.  Returns counts and wall time."""
+                  progress: Callable[[BuildProgress], None] | None = None,
+                  concurrent: int | None = None) -> dict:
+    """Screen every grid ligand that is not complete in ``store``.  Returns counts and wall time.
+
+    One ligand's tasks form a few dependency chains, which keep ~4 workers busy; on a bigger cluster
+    ``concurrent`` ligands are screened at once (default: one per 4 workers).  The first ligand runs
+    alone so that the shared references (water, bare ions) are computed once.
+    """
     from core.runner import run_screen
 
+    if concurrent is None:
+        concurrent = max(1, len(client.scheduler_info().get("workers", {})) // 4)
     start = time.perf_counter()
-    computed_ligands, computed_tasks, errors = 0, 0, []
-    for i, item in enumerate(grid):
-        summary = run_screen(item.ligand, store, client, settings, metals, item.ctypes)
-        computed_tasks += summary.computed
-        errors += summary.errors
-        if summary.computed:
-            computed_ligands += 1
-        elapsed = time.perf_counter() - start
-        remaining = len(grid) - i - 1
-        eta = elapsed / computed_ligands * remaining if computed_ligands else None
-        if progress:
-            progress(BuildProgress(i + 1, len(grid), item.ligand.name, summary.computed, elapsed, eta))
-    return {"ligands": len(grid), "ligands_computed_now": computed_ligands, "tasks_computed_now": computed_tasks,
-            "errors": errors, "wall_s": time.perf_counter() - start}
+    totals = {"ligands": 0, "tasks": 0}
+    errors: list[str] = []
+    done = 0
+
+    def screen(item: GridItem) -> None:
+        nonlocal done
+        own = store if concurrent == 1 else Store(store.path)  # one SQLite connection per thread
+        summary = run_screen(item.ligand, own, client, settings, metals, item.ctypes)
+        with lock:
+            totals["tasks"] += summary.computed
+            errors.extend(summary.errors)
+            totals["ligands"] += bool(summary.computed)
+            done += 1
+            elapsed = time.perf_counter() - start
+            eta = elapsed / totals["ligands"] * (len(grid) - done) if totals["ligands"] else None
+            if progress:
+                progress(BuildProgress(done, len(grid), item.ligand.name, summary.computed, elapsed, eta))
+
+    lock = threading.Lock()
+    if grid:
+        screen(grid[0])
+    with ThreadPoolExecutor(max_workers=concurrent) as pool:
+        list(pool.map(screen, grid[1:]))
+    return {"ligands": len(grid), "ligands_computed_now": totals["ligands"], "tasks_computed_now": totals["tasks"],
+            "errors": errors, "wall_s": time.perf_counter() - start, "concurrent_ligands": concurrent}
 
 
 def _write_shards(frames: list[Atoms], out_dir: Path, stem: str) -> list[Path]:

@@ -143,3 +143,20 @@ def test_swaps_chain_along_the_series_from_the_nearest_available_metal():
     assert [m for m, _ in out] == ["Ce", "Nd", "Ho", "Lu", "Y"]
     assert dict(submitted) == {"Ce": "La-result", "Nd": "Pr-stored", "Ho": "Nd-result", "Lu": "Ho-result",
                                "Y": "Ho-result"}
+
+
+def test_slurm_example_submits_single_threaded_workers_from_the_cluster_venv():
+    """The docs' dask-jobqueue example, run for real up to the batch script it would submit."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, str(root / "examples" / "slurm_screen.py"), "--queue", "standard",
+                          "--account", "chem123", "--cores", "16", "--venv", "/home/me/reescreen/.venv",
+                          "--print-job-script"], capture_output=True, text=True, timeout=120, cwd=root)
+    assert out.returncode == 0, out.stderr[-2000:]
+    script = out.stdout
+    assert "#SBATCH -p standard" in script and "#SBATCH -A chem123" in script and "--cpus-per-task=16" in script
+    assert "/home/me/reescreen/.venv/bin/python -m distributed.cli.dask_worker tcp://" in script
+    assert "--nthreads 1" in script and "--nworkers 16" in script and "OMP_NUM_THREADS=1" in script

@@ -65,3 +65,18 @@ def test_dataset_build_command_reuses_the_store(small_store_copy, tmp_path):
     assert "train: 2 frames written of 2 requested" in out.stdout
     prov = json.loads((tmp_path / "ds" / "provenance.json").read_text())
     assert prov["build"]["tasks_computed_now"] == 0
+
+
+def test_ligands_screened_concurrently_are_all_stored_once(small_store_copy, client):
+    from core.dataset import build_dataset
+
+    store = Store(small_store_copy)
+    before = {r.key: r.id for r in store.db.select(kind="complex")}
+    grid = dataset_grid(substituents=["methyl", "hydrogen"], scaffolds=["HOPO"], ctypes=["1L6W"], include_hdev=False)
+    info = build_dataset(store, client, FAST, grid, ["La", "Lu"], concurrent=2)
+    assert not info["errors"] and info["concurrent_ligands"] == 2
+    keys = [r.key for r in store.db.select(kind="complex")]
+    assert len(keys) == len(set(keys))  # nothing stored twice
+    df = store.results_frame()
+    assert len(df) == 4 and (df["status"] == "ok").all()
+    assert all(store.db.get(key=k).id == i for k, i in before.items())  # earlier results untouched
