@@ -18,8 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from concurrent.futures import ThreadPoolExecutor
-
 import ase.io
 from ase import Atoms
 

@@ -6,7 +6,9 @@ Screenshots go to test-artifacts/.
 import io
 import os
 import shutil
+import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -31,7 +33,7 @@ def server(tmp_path):
     env = {**os.environ, "REESCREEN_DB": str(tmp_path / "e2e.db"), "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([str(Path(sys.executable).parent / "streamlit"), "run", "app/main.py",
                              "--server.port", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     import urllib.request
 
     start = time.time()
@@ -41,9 +43,10 @@ def server(tmp_path):
             break
         except OSError:
             time.sleep(0.3)
-    yield f"http://127.0.0.1:{port}", time.time() - start
-    proc.terminate()
-    proc.wait(timeout=30)
+    yield f"http://127.0.0.1:{port}", time.time() - start, proc, Path(env["REESCREEN_DB"])
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
 
 
 def _choose(page, label: str, values: list[str]) -> None:
@@ -59,7 +62,7 @@ def _choose(page, label: str, values: list[str]) -> None:
 def test_paste_screen_view_and_download_in_a_real_browser(server):
     from playwright.sync_api import sync_playwright
 
-    url, _ = server
+    url, *_ = server
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[
@@ -113,7 +116,7 @@ def test_draw_a_ligand_in_the_bundled_editor_with_the_network_cut(server):
     """JSME comes from the wheel: with every non-local request refused, the editor still draws a ligand."""
     from playwright.sync_api import sync_playwright
 
-    url, _ = server
+    url, *_ = server
     ARTIFACTS.mkdir(exist_ok=True)
     outside: list[str] = []
 
@@ -149,3 +152,73 @@ def test_draw_a_ligand_in_the_bundled_editor_with_the_network_cut(server):
         assert "CNC(=O)c1ccc(Cl)c([O-])c1[O-]" in text and "-2" in text
         browser.close()
     assert not [u for u in outside if "jsme" in u.lower() or "unpkg" in u], outside
+
+
+def _complex_rows(db: Path, ligand: str) -> dict[str, int]:
+    """metal -> row id of the stored complexes of ``ligand`` (read-only, while others write)."""
+    if not db.exists():
+        return {}
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    try:
+        rows = con.execute("SELECT s.id, k.value FROM systems s JOIN text_key_values k ON k.id = s.id "
+                           "WHERE k.key = 'metal' AND s.id IN (SELECT id FROM text_key_values WHERE key = 'ligand' "
+                           "AND value = ?) AND s.id IN (SELECT id FROM text_key_values WHERE key = 'kind' AND "
+                           "value = 'complex')", (ligand,)).fetchall()
+    except sqlite3.OperationalError:
+        return {}
+    finally:
+        con.close()
+    return {metal: row_id for row_id, metal in rows}
+
+
+def test_app_job_and_cli_job_share_the_store_and_a_killed_server_loses_nothing(server):
+    """An app job and a CLI job write one store at once; the server is SIGKILLed mid-job; a rerun finishes
+    only what is missing, every earlier row keeps its id, and SQLite reports no corruption."""
+    from playwright.sync_api import sync_playwright
+
+    from core.ligands import library_ligand
+
+    url, _, proc, db = server
+    app_ligand, cli_ligand = library_ligand("HOPO", "methyl"), library_ligand("CAM", "methyl")
+    metals = ["La", "Ce", "Pr", "Nd"]
+    reescreen = str(Path(sys.executable).parent / "reescreen")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        page = browser.new_page(viewport={"width": 1300, "height": 1400})
+        page.goto(url)
+        page.wait_for_selector("text=Design a ligand", timeout=60000)
+        page.wait_for_selector("text=Donor atoms", timeout=30000)  # library default: HOPO-methyl
+        page.get_by_role("link", name="Screen").click()
+        page.wait_for_selector(f"text={app_ligand.smiles}", timeout=30000)
+        _choose(page, "Metals", metals)
+        _choose(page, "Coordination types", ["1L6W"])
+        page.get_by_role("button", name="Screen").click()
+        cli = subprocess.Popen([reescreen, "screen", "--scaffold", "CAM", "--substituent", "methyl", "--metals",
+                                "La,Lu", "--types", "1L6W", "--db", str(db), "--workers", "1", "--no-model",
+                                "--no-progress"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        deadline = time.time() + 400
+        while not _complex_rows(db, app_ligand.smiles):
+            assert time.time() < deadline, "the app job stored nothing"
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGKILL)  # the server and its Dask workers, mid-job
+        proc.wait(timeout=30)
+        browser.close()
+    before = _complex_rows(db, app_ligand.smiles)
+    assert 1 <= len(before) < len(metals), f"not mid-job: {before}"
+    out, err = cli.communicate(timeout=600)
+    assert cli.returncode == 0, err[-2000:]
+    assert len(_complex_rows(db, cli_ligand.smiles)) == 2
+
+    rerun = subprocess.run([reescreen, "screen", "--scaffold", "HOPO", "--substituent", "methyl", "--metals",
+                            ",".join(metals), "--types", "1L6W", "--db", str(db), "--workers", "2", "--no-model",
+                            "--no-progress"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert f"{len(metals)} complexes requested: {len(before)} from the store" in rerun.stderr
+    after = _complex_rows(db, app_ligand.smiles)
+    assert set(after) == set(metals) and all(after[m] == i for m, i in before.items())
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    con.close()
