@@ -1,0 +1,60 @@
+"""Model inference rate vs GFN2-xTB single points on the same structures.
+
+Takes complexes from the shipped dataset's test split (as the model split it), predicts them with the
+model at several batch sizes, and runs tblite GFN2-xTB/ALPB(water) single points on a subset of the same
+structures.  One thread per process, as in the product.
+
+    python benchmarks/bench_inference.py [--model models/reescreen-allegro-gfn2xtb] [--n 400] [--n-xtb 20]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from core.evaluation import evaluation_splits  # noqa: E402
+from core.model import bundled_model_dir, load_model  # noqa: E402
+from core.settings import FAST  # noqa: E402
+from core.xtb import single_point_xtb  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=str(bundled_model_dir()))
+    parser.add_argument("--data", default="data/dataset")
+    parser.add_argument("--n", type=int, default=400, help="structures for the model")
+    parser.add_argument("--n-xtb", type=int, default=20, help="structures for the xTB single points")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    model = load_model(args.model, explicit=True, force_cpu=True)
+    parts = evaluation_splits(model, args.data)
+    pool = parts["test"] + parts["val"] + parts["train"]
+    frames = (pool * (args.n // max(1, len(pool)) + 1))[: args.n]
+    atoms_mean = statistics.mean(len(a) for a in frames)
+    print(f"Model {model.name} on CPU, torch threads 1; {len(frames)} complexes from {args.data} "
+          f"(mean {atoms_mean:.0f} atoms)")
+    model.predict(frames[:4])  # warm-up: first call builds kernels
+    for batch in (1, 8, 32):
+        rates = []
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            model.predict(frames, batch_size=batch)
+            rates.append(len(frames) / (time.perf_counter() - start))
+        print(f"  model, batch {batch:2d}: {statistics.median(rates):7.1f} complexes/s (median of {args.repeats})")
+    subset = frames[: args.n_xtb]
+    times = []
+    for atoms in subset:
+        start = time.perf_counter()
+        single_point_xtb(atoms, int(atoms.info["charge"]), FAST)
+        times.append(time.perf_counter() - start)
+    print(f"  GFN2-xTB/ALPB(water) single point (tblite), same structures: {1 / statistics.median(times):7.2f} "
+          f"complexes/s (median {statistics.median(times):.2f} s over {len(subset)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
