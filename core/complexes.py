@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import multiprocessing
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,16 +78,8 @@ def build_la_template(ligand: Ligand | None, ctype: CoordinationType, settings: 
 
     Architector's own xTB relaxation is kept; the structures are re-optimised with tblite afterwards.
     """
-    from architector import build_complex  # heavy import, only where templates are built
-
     inp = architector_input(ligand, ctype, settings)
-    np.random.seed(settings.seed)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            out = build_complex(inp)
-    except Exception as exc:  # Architector raises many kinds; all mean "no template"
-        raise TemplateError(f"Architector failed for {ctype.name}: {type(exc).__name__}: {exc}") from exc
-    built = [v for k, v in out.items() if "_init_only" not in k]
+    built = _architector_with_time_limit(inp, settings.seed, settings.template_timeout_s, ctype.name)
     if not built:
         raise TemplateError(f"Architector assembled no La {ctype.name} complex (no core geometry passed its "
                             "sanity checks).")
@@ -100,6 +93,55 @@ def build_la_template(ligand: Ligand | None, ctype: CoordinationType, settings: 
         atoms.info = {"charge": charge}
         templates.append(atoms)
     return templates
+
+
+def _build_in_child(inp: dict, seed: int, conn) -> None:
+    """Child process: run Architector and send back (ok, [{energy, ase_atoms}, ...] or the error text)."""
+    try:
+        from architector import build_complex
+
+        np.random.seed(seed)
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            out = build_complex(inp)
+        # copies: Architector's Atoms may carry a calculator that does not pickle
+        conn.send((True, [{"energy": v["energy"], "ase_atoms": v["ase_atoms"].copy()} for k, v in out.items()
+                          if "_init_only" not in k]))
+    except Exception as exc:  # Architector raises many kinds; all mean "no template"
+        conn.send((False, f"{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+
+
+def _architector_with_time_limit(inp: dict, seed: int, timeout_s: float, ctype_name: str) -> list[dict]:
+    """Architector in a child process that is stopped after ``timeout_s`` (Architector has no limit).
+
+    The fork server imports Architector once per process that builds templates, so each build starts
+    in well under a second and without inheriting the Dask worker's threads.
+    """
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["architector", "core.complexes"])
+    receive, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_build_in_child, args=(inp, seed, send), daemon=True)
+    child.start()
+    send.close()
+    try:
+        if not receive.poll(timeout_s):
+            raise TemplateError(f"Architector did not finish the La {ctype_name} template within {timeout_s:g} s "
+                                "(settings.template_timeout_s); stopped. Rerun with --retry-failed to try again.")
+        try:
+            ok, payload = receive.recv()
+        except EOFError:
+            child.join(5)
+            raise TemplateError(f"Architector's process died building the La {ctype_name} template "
+                                f"(exit code {child.exitcode}).") from None
+    finally:
+        if child.is_alive():
+            child.kill()
+        child.join(5)
+        receive.close()
+    if not ok:
+        raise TemplateError(f"Architector failed for {ctype_name}: {payload}")
+    return payload
 
 
 def swap_metal(atoms: Atoms, new_metal: str) -> Atoms:

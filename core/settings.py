@@ -28,10 +28,18 @@ class ScreeningSettings:
     scf_max_iterations: int = 250
     ligand_conformers: int = 3
     seed: int = 42
+    #: Wall-clock limit (s) for one Architector template build: Architector has no limit of its own and
+    #: was seen running > 8 min on a La 4 L complex of a tri-tert-butylmethyl HOPO.  A template that hits it
+    #: is stored as a failure with that reason (``--retry-failed`` reruns it).
+    template_timeout_s: float = 900.0
 
     def fingerprint(self) -> str:
-        """Short content hash of every setting (the name included), used in result keys."""
-        text = json.dumps(asdict(self), sort_keys=True)
+        """Short content hash of every setting that changes results (the name included), used in result keys.
+
+        Time limits are left out: they decide whether a result is computed, not what it is.
+        """
+        values = {k: v for k, v in asdict(self).items() if k not in _OPERATIONAL}
+        text = json.dumps(values, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     def to_json(self) -> str:
@@ -43,10 +51,12 @@ class ScreeningSettings:
         return replace(self, **changes)
 
 
+_OPERATIONAL = frozenset({"template_timeout_s"})
+
 FAST = ScreeningSettings()
 # Closer to the paper: up to 10 metal-centre symmetries and three templates per type, tighter forces.
 THOROUGH = ScreeningSettings(name="thorough", n_symmetries=10, n_templates=3, fmax=0.03, max_steps=1500,
-                             ligand_conformers=10)
+                             ligand_conformers=10, template_timeout_s=3600.0)
 PRESETS: dict[str, ScreeningSettings] = {"fast": FAST, "thorough": THOROUGH}
 
 

@@ -156,3 +156,26 @@ def test_swap_starts_from_the_best_available_structure():
     assert choose_swap_start(failed, la_qc, [template]) is la_qc
     assert choose_swap_start(failed, Record("complex", status=FAILED), [template]) is template
     assert choose_swap_start(failed, Record("complex", status=FAILED), []) is None
+
+
+def test_architector_stopped_at_its_time_limit_is_stored_with_its_reason_and_nothing_else_is_lost(
+        small_store_copy, client, hopo_methyl):
+    """A real Architector run that hits the template time limit: its complexes are stored as failures with
+    the reason, the stored 1 L + 6 H2O results keep their rows, and a rerun computes nothing twice."""
+    from core.runner import run_screen
+    from core.settings import FAST
+    from core.store import Store
+
+    store = Store(small_store_copy)
+    before = {r.metal: r.id for r in store.db.select(kind="complex", ctype="1L6W", ligand=hopo_methyl.smiles)}
+    impatient = FAST.with_changes(template_timeout_s=1.0)
+    assert impatient.fingerprint() == FAST.fingerprint()  # a time limit does not change results
+    summary = run_screen(hopo_methyl, store, client, impatient, ["La", "Lu"], ["1L6W", "2L4W"])
+    assert summary.cached == 2 and not summary.errors
+    df = store.results_frame([hopo_methyl.smiles])
+    failed = df[df["type"] == "2L4W"]
+    assert len(failed) == 2 and (failed["status"] == "failed").all()
+    assert failed["reason"].str.contains("did not finish the La 2L4W template within 1 s").all()
+    assert {r.metal: r.id for r in store.db.select(kind="complex", ctype="1L6W", ligand=hopo_methyl.smiles)} == before
+    again = run_screen(hopo_methyl, store, client, FAST, ["La", "Lu"], ["1L6W", "2L4W"])
+    assert again.computed == 0 and again.cached == 4
