@@ -45,6 +45,18 @@ def main() -> int:
             model.predict(frames, batch_size=batch)
             rates.append(len(frames) / (time.perf_counter() - start))
         print(f"  model, batch {batch:2d}: {statistics.median(rates):7.1f} complexes/s (median of {args.repeats})")
+    from core.model import predict_on_cluster
+    from core.runner import make_client
+
+    with make_client(n_workers=os.cpu_count()) as client:
+        predict_on_cluster(client, model, frames[: 4 * os.cpu_count()], chunk=4)  # load the model on every worker
+        rates = []
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            predict_on_cluster(client, model, frames)
+            rates.append(len(frames) / (time.perf_counter() - start))
+        print(f"  model on {os.cpu_count()} Dask worker processes (warm), chunks of 64: "
+              f"{statistics.median(rates):7.1f} complexes/s (median of {args.repeats})")
     subset = frames[: args.n_xtb]
     times = []
     for atoms in subset:

@@ -61,6 +61,7 @@ def write_model_card(model_dir: str | Path, metrics: dict) -> Path:
         "## Training data",
         f"- Dataset: `{split.get('data', '?')}`" + (f", sha256 `{meta['dataset_sha256']}`" if meta.get(
             "dataset_sha256") else ""),
+        *_dataset_completeness(Path(split.get("data", ""))),
         f"- Split (seed {split.get('seed')}, fractions {split.get('fractions')}): train {counts.get('train')}, "
         f"val {counts.get('val')}, test {counts.get('test')}; out of sample (HDEV) {counts.get('hdev')}.",
         f"- Network: r_max {cfg.cutoff_radius} Å, l_max {model.l_max}, {model.num_layers} layers, "
@@ -89,6 +90,21 @@ def write_model_card(model_dir: str | Path, metrics: dict) -> Path:
     path = d / "MODEL_CARD.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def _dataset_completeness(data: Path) -> list[str]:
+    """A line saying how much of the requested grid the dataset holds (from its provenance.json)."""
+    prov_path = (data if data.is_dir() else data.parent) / "provenance.json"
+    if not prov_path.exists():
+        return []
+    counts = json.loads(prov_path.read_text()).get("counts", {})
+    parts = [f"{name}: {c['included']} of {c['requested']} requested complexes ({c['qc_failed']} QC-failed, "
+             f"{c['missing']} not computed yet)" for name, c in counts.items()]
+    line = "- Dataset coverage: " + "; ".join(parts) + "."
+    if any(c.get("missing") for c in counts.values()):
+        line += (" **A partial build**: this model is preliminary and is retrained when the dataset is complete; "
+                 "substituents not yet in the data are less reliable.")
+    return [line]
 
 
 def _version(package: str) -> str:

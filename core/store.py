@@ -99,7 +99,9 @@ class Store:
     def __init__(self, path: str | os.PathLike | None = None):
         self.path = Path(path) if path else default_db_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = ase.db.connect(str(self.path), type="db", append=True)
+        # No ASE lock file: a process killed while holding it would leave it behind and every later writer
+        # would wait forever (found by the killed-server test).  SQLite's own locks die with their process.
+        self.db = ase.db.connect(str(self.path), type="db", append=True, use_lock_file=False)
         if not self.db.metadata:
             self.db.metadata = {"created_by": f"reescreen {__version__}", "packages": package_versions(),
                                 "level_of_theory": LEVEL_OF_THEORY, "energy_units": ENERGY_UNITS}

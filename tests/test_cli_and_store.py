@@ -150,3 +150,14 @@ def test_store_survives_two_writers_at_once(tmp_path):
     assert len(names) == len(set(names)) == 300
     with sqlite3.connect(path) as con:
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_lock_file_left_by_a_killed_writer_does_not_block_the_store(small_store_copy):
+    """A process SIGKILLed mid-write leaves ASE's `<db>.lock` behind; the store must not wait on it."""
+    Path(str(small_store_copy) + ".lock").write_text("")
+    code = ("from core.store import Store; from core.settings import FAST; from core.tasks import Record; "
+            f"s = Store({str(small_store_copy)!r}); "
+            "print(s.save(Record('ligand', ligand='[O-]c1ccccc1[O-]', energy=-1.0), FAST))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert int(out.stdout.strip()) > 0

@@ -105,6 +105,11 @@ def test_paste_screen_view_and_download_in_a_real_browser(server):
             page.get_by_role("button", name="Download CSV").click()
         text = Path(info.value.path()).read_text()
         page.screenshot(path=str(ARTIFACTS / "e2e-export.png"))
+
+        page.get_by_role("link", name="Model").click()
+        page.wait_for_selector("text=GFN2-xTB", timeout=60000)  # the card's label, or the no-model notice
+        page.wait_for_timeout(2000)
+        page.screenshot(path=str(ARTIFACTS / "e2e-model.png"), full_page=True)
         browser.close()
     assert text.splitlines()[0].endswith("kcal/mol at GFN2-xTB/ALPB(water)")
     df = pd.read_csv(io.StringIO(text), comment="#")

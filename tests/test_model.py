@@ -167,3 +167,12 @@ def test_stopped_training_resumes_from_its_last_checkpoint(tiny_model, tmp_path)
     logs = list((tmp_path / "copy" / "run" / "train" / "log").rglob("metrics.csv"))
     epochs = {int(r["epoch"]) for f in logs for r in csv.DictReader(open(f)) if r.get("epoch")}
     assert epochs == {0, 1, 2}  # epochs 0–1 from the first attempt, only epoch 2 added
+
+
+def test_predictions_on_the_dask_workers_match_the_local_ones(tiny_model, client):
+    from core.model import predict_on_cluster
+
+    tmp, _ = tiny_model
+    model = load_model(tmp / "run" / "model", explicit=True)
+    frames = tiny_frames()
+    assert np.allclose(predict_on_cluster(client, model, frames, chunk=5), model.predict(frames), atol=1e-3)
