@@ -164,6 +164,7 @@ def write_dataset(store: Store, settings: ScreeningSettings, grid: Sequence[Grid
         shards += _write_shards(frames, out, f"reescreen-gfn2xtb-{split}")
     provenance = {
         "dataset": "reescreen GFN2-xTB/ALPB(water) binding energies of REE complexes",
+        "compute_s": _compute_seconds(store, settings, {g.ligand.smiles for g in grid}),
         "level_of_theory": LEVEL_OF_THEORY, "energy_units": ENERGY_UNITS,
         "frame_keys": {"energy": "E_bind (kcal/mol)", "absolute_energy": "E_complex (kcal/mol)",
                        "exchange_energy": "vs [M(H2O)8]3+ (kcal/mol)", "metal": "", "scaffold": "",
@@ -176,6 +177,18 @@ def write_dataset(store: Store, settings: ScreeningSettings, grid: Sequence[Grid
     }
     (out / "provenance.json").write_text(json.dumps(provenance, indent=2))
     return provenance
+
+
+def _compute_seconds(store: Store, settings: ScreeningSettings, ligands: set[str]) -> dict[str, float]:
+    """Worker seconds spent on the grid's results, by kind (templates, complexes, references), summed
+    over every build session from the per-result timings in the store."""
+    totals: dict[str, float] = {}
+    for row in store.db.select(settings_hash=settings.fingerprint()):
+        if row.get("ligand") and row.ligand not in ligands:
+            continue
+        totals[row.kind] = totals.get(row.kind, 0.0) + float(row.get("wall_s", 0.0))
+    totals["total"] = sum(totals.values())
+    return {k: round(v, 1) for k, v in totals.items()}
 
 
 def read_dataset(path: str | Path, split: str | None = None) -> list[Atoms]:

@@ -5,6 +5,7 @@ from app import figures
 from app.state import get_store
 from core.complexes import COORDINATION_TYPES
 from core.constants import ENERGY_UNITS, LEVEL_OF_THEORY, REE_METALS
+from core.store import MODEL_COLUMN
 
 st.title("Results")
 st.caption(f"All energies {LEVEL_OF_THEORY}, {ENERGY_UNITS}. E_bind = E_complex − E_ion − Σ E_ligand; "
@@ -29,7 +30,8 @@ if not show_flagged:
     view = view[view["status"] == "ok"]
 
 energy_format = {c: st.column_config.NumberColumn(c, format="%.1f") for c in view.columns if "kcal/mol" in c}
-st.dataframe(view.drop(columns=["row_id"]), hide_index=True, width="stretch", column_config=energy_format)
+hidden = ["row_id"] + ([MODEL_COLUMN, "model"] if view[MODEL_COLUMN].isna().all() else [])
+st.dataframe(view.drop(columns=hidden), hide_index=True, width="stretch", column_config=energy_format)
 st.write(f"{len(view)} complexes; {int((view['status'] != 'ok').sum())} failed or QC-flagged.")
 if view["model"].astype(bool).any():
     st.caption("`E_bind model (kcal/mol)`: the Allegro model's prediction (model in the `model` column), trained on "

@@ -42,6 +42,7 @@ def test_shards_round_trip_with_energies_labels_and_provenance(small_store_copy,
     saved = json.loads((tmp_path / "ds" / "provenance.json").read_text())
     assert saved["level_of_theory"] == "GFN2-xTB/ALPB(water)" and saved["energy_units"] == "kcal/mol"
     assert saved["settings"]["name"] == "fast" and "tblite" in saved["packages"]
+    assert saved["compute_s"]["complex"] > 0 and saved["compute_s"]["total"] >= saved["compute_s"]["template"] > 0
     again = write_dataset(store, FAST, dataset_grid(**SMALL), tmp_path / "ds", ["La", "Lu"])
     assert again["sha256"] == prov["sha256"]
 
