@@ -1,6 +1,7 @@
 """Shared fixtures: one small real screening (Architector + tblite + Dask) reused by many tests."""
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -64,14 +65,26 @@ def small_store_copy(small_screen, tmp_path):
 
 
 def tiny_frames() -> list:
-    """HOPO-methyl 1 L + 6 H2O for every metal in the shipped dataset, plus three HDEV complexes."""
+    """HOPO-methyl 1 L + 6 H2O for every metal in the shipped dataset, plus three HDEV complexes (copies)."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    copies = []
+    for atoms in _tiny_frames_read_once():
+        copy = atoms.copy()
+        copy.calc = SinglePointCalculator(copy, **atoms.calc.results)  # the label ASE read from `energy=`
+        copies.append(copy)
+    return copies
+
+
+@functools.lru_cache(maxsize=1)
+def _tiny_frames_read_once() -> tuple:
     from core.dataset import read_dataset
 
     frames = read_dataset(DATA)
     train = [a for a in frames if a.info["split"] == "train" and a.info["scaffold"] == "HOPO"
              and a.info["substituent"] == "methyl" and a.info["type"] == "1L6W"]
     hdev = [a for a in frames if a.info["split"] == "hdev"][:3]
-    return train + hdev
+    return tuple(train + hdev)
 
 
 def train_tiny(tmp: Path, config: str, *extra: str) -> subprocess.CompletedProcess:
