@@ -176,3 +176,23 @@ def test_predictions_on_the_dask_workers_match_the_local_ones(tiny_model, client
     model = load_model(tmp / "run" / "model", explicit=True)
     frames = tiny_frames()
     assert np.allclose(predict_on_cluster(client, model, frames, chunk=5), model.predict(frames), atol=1e-3)
+
+
+def test_bundled_model_loads_and_reproduces_its_card_on_the_shipped_data(tmp_path):
+    from core.evaluation import evaluate_model
+    from core.model import bundled_model_dir
+    from core.predict import default_model
+
+    model = default_model(force_cpu=True)
+    assert model is not None and model.directory == bundled_model_dir()
+    assert model.strategy == "binding" and model.level_of_theory == "GFN2-xTB/ALPB(water)"
+    card = json.loads((model.directory / "metrics.json").read_text())
+    again = evaluate_model(model, DATA.relative_to(ROOT) if Path.cwd() == ROOT else DATA, tmp_path)
+    for split in ("test", "hdev"):
+        assert again[split]["n"] == card[split]["n"] > 0
+        assert again[split]["mae"] == pytest.approx(card[split]["mae"], abs=0.01)
+        assert again[split]["r2"] == pytest.approx(card[split]["r2"], abs=1e-4)
+    text = (model.directory / "MODEL_CARD.md").read_text()
+    assert "Not DFT" in text and f"{card['test']['mae']:.2f}" in text
+    assert json.loads((model.directory / "model.json").read_text())["dataset_sha256"] == \
+        json.loads((DATA / "provenance.json").read_text())["sha256"]
