@@ -29,6 +29,7 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=400, help="structures for the model")
     parser.add_argument("--n-xtb", type=int, default=20, help="structures for the xTB single points")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--chunk", type=int, default=200, help="structures per Dask task")
     args = parser.parse_args()
     model = load_model(args.model, explicit=True, force_cpu=True)
     parts = evaluation_splits(model, args.data)
@@ -53,9 +54,9 @@ def main() -> int:
         rates = []
         for _ in range(args.repeats):
             start = time.perf_counter()
-            predict_on_cluster(client, model, frames)
+            predict_on_cluster(client, model, frames, chunk=args.chunk)
             rates.append(len(frames) / (time.perf_counter() - start))
-        print(f"  model on {os.cpu_count()} Dask worker processes (warm), chunks of 64: "
+        print(f"  model on {os.cpu_count()} Dask worker processes (warm), chunks of {args.chunk}: "
               f"{statistics.median(rates):7.1f} complexes/s (median of {args.repeats})")
     subset = frames[: args.n_xtb]
     times = []

@@ -137,7 +137,7 @@ class BindingModel:
         if batch_size is None:
             batch_size = 64 if self.device == "cuda" else 1
         out = np.empty(len(frames))
-        with self._lock, torch.no_grad():
+        with self._lock, torch.inference_mode():
             for start in range(0, len(frames), batch_size):
                 chunk = [self._to_data(a) for a in frames[start:start + batch_size]]
                 batch = AtomicDataDict.to_(AtomicDataDict.batched_from_list(chunk), torch.device(self.device))

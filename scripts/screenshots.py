@@ -55,7 +55,10 @@ def main() -> int:
             for name in args.pages.split(","):
                 page.get_by_role("link", name=name, exact=True).click()
                 page.wait_for_selector(f"h1:has-text('{PAGES[name]}')", timeout=60000)
-                page.wait_for_timeout(4000)
+                page.wait_for_timeout(1000)
+                # the script has finished when Streamlit's running indicator is gone
+                page.wait_for_selector("[data-testid='stStatusWidget']", state="hidden", timeout=180000)
+                page.wait_for_timeout(3000)
                 path = Path(args.out) / f"screenshot-{name.lower()}.png"
                 page.screenshot(path=str(path), full_page=True)
                 print(path)
