@@ -196,3 +196,21 @@ def test_bundled_model_loads_and_reproduces_its_card_on_the_shipped_data(tmp_pat
     assert "Not DFT" in text and f"{card['test']['mae']:.2f}" in text
     assert json.loads((model.directory / "model.json").read_text())["dataset_sha256"] == \
         json.loads((DATA / "provenance.json").read_text())["sha256"]
+
+
+def test_matmul_contraction_gives_the_unmodified_networks_energies():
+    import torch
+    from nequip.data import AtomicDataDict
+    from nequip.model.saved_models.load_utils import load_saved_model
+
+    from core.model import PACKAGE_FILE, bundled_model_dir, contract_with_matmul
+
+    model = load_model(bundled_model_dir(), force_cpu=True)
+    frames = tiny_frames()[:6]
+    fast = model.predict(frames, batch_size=3)
+    plain = load_saved_model(str(model.directory / PACKAGE_FILE)).eval()
+    with torch.inference_mode():
+        batch = AtomicDataDict.batched_from_list([model._to_data(a) for a in frames])
+        reference = plain(batch)[AtomicDataDict.TOTAL_ENERGY_KEY].numpy().reshape(-1)
+    assert np.abs(fast - reference).max() < 1e-3  # kcal/mol
+    assert contract_with_matmul(plain) == 2  # both Allegro layers of the bundled model are replaced
