@@ -79,7 +79,7 @@ def main() -> int:
 
 
 def _unmodified(model):
-    """The same network as nequip loads it, without :func:`core.model.contract_with_matmul`."""
+    """The same network as nequip loads it, without :func:`core.contraction.contract_with_matmul`."""
     from dataclasses import replace
 
     from nequip.model.saved_models.load_utils import load_saved_model

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-import types
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -21,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms
+
+from core.contraction import contract_with_matmul
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 BUNDLED_MODEL_NAME = "reescreen-allegro-gfn2xtb"
@@ -165,41 +166,6 @@ def _load(directory: str, device: str) -> BindingModel:
     module = module.to(torch.device(device)).eval()
     contract_with_matmul(module)
     return BindingModel(Path(directory), meta, module, device)
-
-
-def contract_with_matmul(module) -> int:
-    """Evaluate Allegro's path-channel-coupled tensor products as one batched matrix product each.
-
-    Allegro's eager contraction forms ``outer[z,u,i,j,1] * ww3j[u,i,j,k]`` and sums over ``i, j``: a
-    5-index temporary of edges × 729 floats per channel that makes CPU inference memory-bound (and
-    batching slower than single structures).  The same sum is ``bmm(outer[u,z,ij], ww3j[u,ij,k])``.
-    The weights × Wigner-3j product is frozen at load time, so this is for inference only.  Returns the
-    number of contractions replaced; the test suite checks the energies against the unmodified model.
-    """
-    import torch
-
-    replaced = 0
-    for mod in module.modules():
-        if type(mod).__name__ != "Contracter" or not getattr(mod, "path_channel_coupling", False):
-            continue
-        with torch.no_grad():
-            ww3j = torch.einsum(mod._weight_w3j_einstr, mod.weights, mod.w3j)
-        mod._ww3j_u_ij_k = ww3j.reshape(mod.mul, -1, ww3j.size(-1)).contiguous()
-        mod._contract_conv = types.MethodType(_contract_conv_bmm, mod)
-        replaced += 1
-    return replaced
-
-
-def _contract_conv_bmm(self, x1, x2, idxs):
-    """Drop-in for ``Contracter._contract_conv`` (path-channel coupling): edges z, channels u."""
-    import torch
-
-    x2 = torch.index_select(x2, 0, idxs)
-    if self.w3j_is_ij_diagonal:
-        outer = x1 * x2
-    else:
-        outer = (x1.unsqueeze(-1) * x2.unsqueeze(-2)).reshape(x1.size(0), self.mul, -1)
-    return torch.bmm(outer.transpose(0, 1), self._ww3j_u_ij_k).transpose(0, 1)
 
 
 def _predict_chunk(directory: str, force_cpu: bool, frames: list[Atoms]) -> np.ndarray:

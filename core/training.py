@@ -206,7 +206,8 @@ def run_training(run_dir: str | Path, threads: int | None = None, log=None) -> P
     """Train (or resume) the run in ``run_dir`` with ``nequip-train``; returns ``best.ckpt``."""
     run = Path(run_dir).resolve()
     out = run / "train"
-    cmd = [_nequip_bin("nequip-train"), "-cp", str(run), "-cn", "config", f"hydra.run.dir={out}"]
+    # nequip-train itself, with Allegro's contraction evaluated as batched matmuls (core.contraction)
+    cmd = [sys.executable, "-m", "core.nequip_train", "-cp", str(run), "-cn", "config", f"hydra.run.dir={out}"]
     last = out / "last.ckpt"
     if last.exists():
         cmd.append(f"++ckpt_path={last}")

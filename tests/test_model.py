@@ -203,7 +203,8 @@ def test_matmul_contraction_gives_the_unmodified_networks_energies():
     from nequip.data import AtomicDataDict
     from nequip.model.saved_models.load_utils import load_saved_model
 
-    from core.model import PACKAGE_FILE, bundled_model_dir, contract_with_matmul
+    from core.contraction import contract_with_matmul
+    from core.model import PACKAGE_FILE, bundled_model_dir
 
     model = load_model(bundled_model_dir(), force_cpu=True)
     frames = tiny_frames()[:6]
@@ -214,3 +215,43 @@ def test_matmul_contraction_gives_the_unmodified_networks_energies():
         reference = plain(batch)[AtomicDataDict.TOTAL_ENERGY_KEY].numpy().reshape(-1)
     assert np.abs(fast - reference).max() < 1e-3  # kcal/mol
     assert contract_with_matmul(plain) == 2  # both Allegro layers of the bundled model are replaced
+
+
+def test_matmul_contraction_trains_with_the_unmodified_networks_gradients():
+    import torch
+    from nequip.data import AtomicDataDict
+    from nequip.model.saved_models.load_utils import load_saved_model
+
+    from core.contraction import contract_with_matmul
+    from core.model import PACKAGE_FILE, bundled_model_dir
+
+    path = str(bundled_model_dir() / PACKAGE_FILE)
+    model = load_model(bundled_model_dir(), force_cpu=True)
+    batch = AtomicDataDict.batched_from_list([model._to_data(a) for a in tiny_frames()[:3]])
+    grads = []
+    for fast in (False, True):
+        net = load_saved_model(path).train()
+        if fast:
+            assert contract_with_matmul(net) == 2
+        params = [p for p in net.parameters() if p.is_floating_point()]
+        for p in params:
+            p.requires_grad_(True)
+        net(dict(batch))[AtomicDataDict.TOTAL_ENERGY_KEY].sum().backward()
+        grads.append(torch.cat([p.grad.reshape(-1) for p in params if p.grad is not None]))
+    assert grads[0].shape == grads[1].shape and grads[0].abs().max() > 0
+    assert torch.allclose(grads[0], grads[1], rtol=1e-3, atol=1e-4 * grads[0].abs().max().item())
+
+
+def test_training_uses_the_matmul_contraction_and_keeps_allegros_own_path_otherwise():
+    from allegro.nn._strided._contract import Contracter
+
+    from core.contraction import use_matmul_contraction_in_allegro
+
+    original = Contracter._contract_conv
+    try:
+        use_matmul_contraction_in_allegro()
+        use_matmul_contraction_in_allegro()  # idempotent
+        assert Contracter._contract_conv is not original
+        assert Contracter._contract_conv.__name__ == "_dispatch_contract_conv"
+    finally:
+        Contracter._contract_conv = original
