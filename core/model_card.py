@@ -66,8 +66,8 @@ def write_model_card(model_dir: str | Path, metrics: dict) -> Path:
         f"val {counts.get('val')}, test {counts.get('test')}; out of sample (HDEV) {counts.get('hdev')}.",
         f"- Network: r_max {cfg.cutoff_radius} Å, l_max {model.l_max}, {model.num_layers} layers, "
         f"{model.num_scalar_features} scalar / {model.num_tensor_features} tensor features, float32; "
-        f"MAE loss on the structure's energy; Adam lr {cfg.get('learning_rate')} with ReduceLROnPlateau to 1e-5; "
-        f"at most {cfg.max_epochs} epochs. Full config: `config.yaml`.",
+        f"MAE loss on the structure's energy; Adam lr {cfg.get('learning_rate')} with ReduceLROnPlateau to 1e-5. "
+        + _training_line(meta.get("training") or {}, cfg.max_epochs) + " Full config: `config.yaml`.",
         "",
         "## Measured (`reescreen evaluate`, kcal/mol)",
         "",
@@ -105,6 +105,18 @@ def _dataset_completeness(data: Path) -> list[str]:
         line += (" **A partial build**: this model is preliminary and is retrained when the dataset is complete; "
                  "substituents not yet in the data are less reliable.")
     return [line]
+
+
+def _training_line(history: dict, max_epochs: int) -> str:
+    """How far training went, so a reader can tell a converged model from a stopped one."""
+    if not history:
+        return f"At most {max_epochs} epochs."
+    lr = history.get("last_learning_rate")
+    done = lr is not None and lr <= 1.0e-5 * 1.0001
+    return (f"Trained {history['epochs']} epochs (best validation MAE {history['best_val_mae']:.2f} kcal/mol at "
+            f"epoch {history['best_epoch']}); last learning rate {lr:g}"
+            + (", the schedule's floor." if done else " — the schedule had not reached its 1e-5 floor, so the "
+               "model is not fully converged."))
 
 
 def _version(package: str) -> str:

@@ -221,6 +221,27 @@ def run_training(run_dir: str | Path, threads: int | None = None, log=None) -> P
     return best
 
 
+def training_history(run_dir: str | Path) -> dict:
+    """Epochs trained, best validation MAE (kcal/mol) and its epoch, and the last learning rate, from the
+    run's CSV logs (one ``version_*`` folder per resumed session)."""
+    import pandas as pd
+
+    logs = sorted((Path(run_dir) / "train" / "log").glob("version_*/metrics.csv"),
+                  key=lambda p: int(p.parent.name.split("_")[-1]))
+    if not logs:
+        return {}
+    df = pd.concat([pd.read_csv(p) for p in logs], ignore_index=True)
+    val = df.dropna(subset=["val0_epoch/total_energy_mae"]).drop_duplicates("epoch", keep="last")
+    lrs = df["lr-Adam"].dropna() if "lr-Adam" in df else pd.Series(dtype=float)
+    if val.empty:
+        return {}
+    best = val.loc[val["val0_epoch/total_energy_mae"].idxmin()]
+    trained = df.dropna(subset=["train_loss_epoch/weighted_sum"])["epoch"].nunique()
+    return {"epochs": int(trained), "best_epoch": int(best["epoch"]) + 1,
+            "best_val_mae": round(float(best["val0_epoch/total_energy_mae"]), 3),
+            "last_learning_rate": float(lrs.iloc[-1]) if len(lrs) else None}
+
+
 def package_model(checkpoint: str | Path, model_dir: str | Path, run_dir: str | Path) -> Path:
     """``nequip-package`` the checkpoint into ``model_dir`` with its config and metadata (model.json)."""
     run = Path(run_dir).resolve()
@@ -234,7 +255,8 @@ def package_model(checkpoint: str | Path, model_dir: str | Path, run_dir: str | 
     split = json.loads((run / "split.json").read_text())
     meta = {"strategy": cfg.reescreen.strategy, "units": cfg.reescreen.get("units", "kcal/mol"),
             "type_names": list(cfg.model_type_names), "r_max": float(cfg.cutoff_radius),
-            "label_key": cfg.reescreen.get("label_key", "energy"), "split": split}
+            "label_key": cfg.reescreen.get("label_key", "energy"), "split": split,
+            "training": training_history(run)}
     data = Path(split["data"])
     provenance = (data if data.is_dir() else data.parent) / "provenance.json"
     if provenance.exists():

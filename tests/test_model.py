@@ -34,6 +34,9 @@ def test_tiny_training_run_packages_model_card_metrics_and_parity_plot(tiny_mode
     card = (model_dir / "MODEL_CARD.md").read_text()
     assert "GFN2-xTB/ALPB(water)" in card and "Not DFT" in card
     assert "test" in done.stdout and "MAE" in done.stdout
+    history = json.loads((model_dir / "model.json").read_text())["training"]
+    assert history["epochs"] == 2 and 1 <= history["best_epoch"] <= 2 and history["best_val_mae"] > 0
+    assert "Trained 2 epochs" in card and "not fully converged" in card
 
 
 def test_evaluate_reproduces_the_metrics_written_at_training(tiny_model, tmp_path):
