@@ -25,18 +25,19 @@ from core.xtb import single_point_xtb  # noqa: E402
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(bundled_model_dir()))
-    parser.add_argument("--data", default="data/dataset")
+    parser.add_argument("--data", default=None, help="dataset folder (default: the one the model was trained on)")
     parser.add_argument("--n", type=int, default=400, help="structures for the model")
     parser.add_argument("--n-xtb", type=int, default=20, help="structures for the xTB single points")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--chunk", type=int, default=200, help="structures per Dask task")
     args = parser.parse_args()
     model = load_model(args.model, explicit=True, force_cpu=True)
-    parts = evaluation_splits(model, args.data)
+    data = args.data or model.meta["split"]["data"]
+    parts = evaluation_splits(model, data)
     pool = parts["test"] + parts["val"] + parts["train"]
     frames = (pool * (args.n // max(1, len(pool)) + 1))[: args.n]
     atoms_mean = statistics.mean(len(a) for a in frames)
-    print(f"Model {model.name} on CPU, torch threads 1; {len(frames)} complexes from {args.data} "
+    print(f"Model {model.name} on CPU, torch threads 1; {len(frames)} complexes from {data} "
           f"(mean {atoms_mean:.0f} atoms)")
     model.predict(frames[:4])  # warm-up: first call builds kernels
     plain = _unmodified(model)

@@ -43,14 +43,14 @@ def step_times(net, batches, repeats: int) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="data/dataset")
+    parser.add_argument("--data", default=None, help="dataset folder (default: the one the model was trained on)")
     parser.add_argument("--batches", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(1)
     model = load_model(bundled_model_dir(), force_cpu=True)
-    frames = evaluation_splits(model, args.data)["train"][: args.batches * args.batch_size]
+    frames = evaluation_splits(model, args.data or model.meta["split"]["data"])["train"][: args.batches * args.batch_size]
     data = [model._to_data(a) for a in frames]
     batches = [AtomicDataDict.batched_from_list(data[i:i + args.batch_size])
                for i in range(0, len(data), args.batch_size)]

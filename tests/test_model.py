@@ -190,7 +190,8 @@ def test_bundled_model_loads_and_reproduces_its_card_on_the_shipped_data(tmp_pat
     assert model is not None and model.directory == bundled_model_dir()
     assert model.strategy == "binding" and model.level_of_theory == "GFN2-xTB/ALPB(water)"
     card = json.loads((model.directory / "metrics.json").read_text())
-    again = evaluate_model(model, DATA.relative_to(ROOT) if Path.cwd() == ROOT else DATA, tmp_path)
+    trained_on = Path(model.meta["split"]["data"])  # the dataset folder the model was split and trained on
+    again = evaluate_model(model, trained_on if Path.cwd() == ROOT else ROOT / trained_on, tmp_path)
     for split in ("test", "hdev"):
         assert again[split]["n"] == card[split]["n"] > 0
         assert again[split]["mae"] == pytest.approx(card[split]["mae"], abs=0.01)
@@ -198,7 +199,7 @@ def test_bundled_model_loads_and_reproduces_its_card_on_the_shipped_data(tmp_pat
     text = (model.directory / "MODEL_CARD.md").read_text()
     assert "Not DFT" in text and f"{card['test']['mae']:.2f}" in text
     assert json.loads((model.directory / "model.json").read_text())["dataset_sha256"] == \
-        json.loads((DATA / "provenance.json").read_text())["sha256"]
+        json.loads((ROOT / trained_on / "provenance.json").read_text())["sha256"]
 
 
 def test_matmul_contraction_gives_the_unmodified_networks_energies():
