@@ -156,7 +156,11 @@ def test_draw_a_ligand_in_the_bundled_editor_with_the_network_cut(server):
         text = page.inner_text("body")
         assert "CNC(=O)c1ccc(Cl)c([O-])c1[O-]" in text and "-2" in text
         browser.close()
-    assert not [u for u in outside if "jsme" in u.lower() or "unpkg" in u], outside
+    # streamlit-jsme 0.1.10 races its inlined bundle: when the bundle is still loading as the component
+    # mounts (slow machines), it also requests its CDN copy. Refused here, and the editor above still drew
+    # from the bundle, so that request is harmless; any other outside request is a regression.
+    cdn_fallback = "https://unpkg.com/jsme-editor@2024.4.29/jsme.nocache.js"
+    assert not [u for u in outside if u != cdn_fallback], outside
 
 
 def _complex_rows(db: Path, ligand: str) -> dict[str, int]:
