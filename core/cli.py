@@ -12,6 +12,7 @@ from core.constants import ENERGY_UNITS, LEVEL_OF_THEORY, REE_METALS
 from core.ligands import (SCAFFOLDS, SUBSTITUENTS, TRAINING_SCAFFOLDS, LigandError, assemble_smiles, library_ligand,
                           make_ligand, parse_donor_pair)
 from core.settings import PRESETS, get_settings
+from core.model import NEW_SCAFFOLD
 from core.store import MODEL_COLUMN
 
 TABLE_COLUMNS = ["rank", "ligand", "metal", "type", "E_bind (kcal/mol)", "E_exchange (kcal/mol)", "qc",
@@ -159,6 +160,7 @@ def format_table(df: pd.DataFrame) -> str:
     has_model = MODEL_COLUMN in df and df[MODEL_COLUMN].notna().any()
     if has_model:
         columns.insert(columns.index("E_bind (kcal/mol)") + 1, MODEL_COLUMN)
+        columns.insert(columns.index(MODEL_COLUMN) + 1, "model domain")
     view = df[columns].copy()
     for col in ("E_bind (kcal/mol)", "E_exchange (kcal/mol)") + ((MODEL_COLUMN,) if has_model else ()):
         view[col] = view[col].map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
@@ -170,6 +172,9 @@ def format_table(df: pd.DataFrame) -> str:
     if has_model:
         models = ", ".join(sorted(set(df["model"].dropna()) - {""}))
         head += f"\n{MODEL_COLUMN}: predicted by {models} (see its model card for its label level of theory)."
+        if "model domain" in df and (df["model domain"] == NEW_SCAFFOLD).any():
+            head += ("\nWarning: some ligands are not C3 variants of a scaffold the model was trained on; its "
+                     "predictions for them are extrapolations (model card: HDEV error).")
     parts = [head]
     for ctype, block in view.groupby(df["type"], sort=False):
         parts.append(f"\n{ctype}\n" + block.to_string(index=False))
@@ -354,6 +359,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     model = load_model(args.model, explicit=True, force_cpu=args.cpu)
     metrics = evaluate_model(model, args.data, args.out)
+    if not args.out:  # the card states what metrics.json next to it says
+        from core.model_card import write_model_card
+
+        write_model_card(model.directory, metrics)
     print(_metrics_text(metrics))
     for split in ("test", "hdev"):
         if split in metrics:
@@ -361,7 +370,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                                                           for k, v in metrics[split]["per_metal"].items()))
             print(f"{split}: per scaffold MAE " + ", ".join(f"{k} {v['mae']:.1f}"
                                                              for k, v in metrics[split]["per_scaffold"].items()))
-    print(f"\nmetrics.json and parity.png in {args.out or model.directory}")
+    print(f"\nmetrics.json and parity.png in {args.out}" if args.out
+          else f"\nmetrics.json, parity.png and MODEL_CARD.md in {model.directory}")
     return 0
 
 

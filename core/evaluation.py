@@ -75,7 +75,10 @@ def evaluate_model(model: BindingModel, data: str | Path, out_dir: str | Path | 
     parts = evaluation_splits(model, data)
     result: dict = {"model": model.name, "strategy": model.strategy, "units": model.meta.get("units", "kcal/mol"),
                     "label_level_of_theory": model.level_of_theory, "data": str(data),
-                    "counts": {k: len(v) for k, v in parts.items()}, "device": model.device}
+                    "counts": {k: len(v) for k, v in parts.items()}, "device": model.device,
+                    # read by the product to flag predictions for ligands on scaffolds never trained on
+                    "training_scaffolds": sorted({str(a.info["scaffold"]) for a in parts["train"]
+                                                 if a.info.get("scaffold")})}
     parity = {}
     for split in ("test", "hdev"):
         frames = parts[split]

@@ -14,6 +14,7 @@ HOPO, thio-HOPO and HDEV lose their single N–OH proton and bind as monoanions 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import combinations
 
 from rdkit import Chem, RDLogger
@@ -293,6 +294,37 @@ def assemble_smiles(scaffold: str, substituent: str) -> str:
     group = Chem.MolFromSmiles("[*:1]" + SUBSTITUENTS[substituent])
     joined = Chem.RemoveHs(Chem.molzip(core, group))
     return Chem.MolToSmiles(joined)
+
+
+@lru_cache(maxsize=None)
+def _scaffold_core(scaffold: str) -> tuple[Chem.Mol, int]:
+    """The scaffold without its ``*`` and the index of ring carbon C3 in it."""
+    with_dummy = Chem.MolFromSmiles(SCAFFOLDS[scaffold])
+    dummy = next(a for a in with_dummy.GetAtoms() if a.GetAtomicNum() == 0)
+    c3 = dummy.GetNeighbors()[0].GetIdx()
+    core = Chem.RWMol(with_dummy)
+    core.RemoveAtom(dummy.GetIdx())
+    return core.GetMol(), c3 - (c3 > dummy.GetIdx())
+
+
+def scaffold_of(smiles: str) -> str | None:
+    """The library scaffold ``smiles`` is built on, or None.
+
+    A ligand belongs to a scaffold when it contains the scaffold in the same binding form and its only
+    change is one group (any group, or hydrogen) at ring carbon C3: every other scaffold atom keeps its
+    heavy-atom neighbours.  Substituents outside the library still count; a second substituent or a
+    different ring (e.g. the HDEV isomer for HOPO) does not.
+    """
+    mol = Chem.MolFromSmiles(smiles)
+    if mol is None:
+        return None
+    for name in SCAFFOLDS:
+        core, c3 = _scaffold_core(name)
+        for match in mol.GetSubstructMatches(core, uniquify=False):
+            if all(mol.GetAtomWithIdx(m).GetDegree() == core.GetAtomWithIdx(i).GetDegree()
+                   for i, m in enumerate(match) if i != c3) and mol.GetAtomWithIdx(match[c3]).GetDegree() <= 3:
+                return name
+    return None
 
 
 def library_ligand(scaffold: str, substituent: str) -> Ligand:

@@ -26,6 +26,9 @@ from core.contraction import contract_with_matmul
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 BUNDLED_MODEL_NAME = "reescreen-allegro-gfn2xtb"
 PACKAGE_FILE = "model.nequip.zip"
+#: A ligand's place relative to the model's training data (the ``model domain`` column of results).
+TRAINING_SCAFFOLD = "training scaffold"
+NEW_SCAFFOLD = "new scaffold"
 
 
 class ModelError(ValueError):
@@ -111,6 +114,21 @@ class BindingModel:
         path = self.directory / "metrics.json"
         return json.loads(path.read_text()) if path.exists() else None
 
+    def training_scaffolds(self) -> list[str] | None:
+        """Scaffolds of the training split, as recorded by ``reescreen evaluate`` (None if not recorded)."""
+        metrics = self.metrics() or {}
+        return metrics.get("training_scaffolds")
+
+    def scaffold_domain(self, ligand_smiles: str) -> str:
+        """``training scaffold`` when the ligand is a C3 variant of a scaffold the model was trained on,
+        ``new scaffold`` when it is not (expect errors like the HDEV set's), ``""`` when unknown."""
+        from core.ligands import scaffold_of
+
+        trained = self.training_scaffolds()
+        if trained is None:
+            return ""
+        return TRAINING_SCAFFOLD if scaffold_of(ligand_smiles) in trained else NEW_SCAFFOLD
+
     def check_domain(self, atoms: Atoms) -> None:
         """Raise :class:`ModelError` for elements the model has never seen."""
         unknown = sorted(set(atoms.get_chemical_symbols()) - set(self.meta["type_names"]))
@@ -146,6 +164,16 @@ class BindingModel:
                 energy = self.module(batch)[AtomicDataDict.TOTAL_ENERGY_KEY]
                 out[start:start + len(chunk)] = energy.detach().cpu().numpy().reshape(-1)
         return out
+
+
+def domain_mae(directory: str | Path) -> dict[str, float]:
+    """Measured MAE (kcal/mol) per model domain, from the model's ``metrics.json``: the test split for
+    ligands on training scaffolds, the out-of-sample HDEV set for ligands on new scaffolds."""
+    path = Path(directory) / "metrics.json"
+    metrics = json.loads(path.read_text()) if path.exists() else {}
+    return {label: float(metrics[split]["mae"]) for label, split in ((TRAINING_SCAFFOLD, "test"),
+                                                                      (NEW_SCAFFOLD, "hdev"))
+            if metrics.get(split, {}).get("mae") is not None}
 
 
 def load_model(path: str | Path | None = None, explicit: bool = False, force_cpu: bool = False) -> BindingModel:

@@ -54,8 +54,12 @@ def write_model_card(model_dir: str | Path, metrics: dict) -> Path:
         "",
         "## Out of domain",
         f"- Elements other than {', '.join(meta['type_names'])}: refused with a message.",
-        "- Ligands far from the HOPO / CAM / thio families and their C3 substituents, coordination numbers "
-        "other than 8, other charges or spin states, structures not optimised at the label's level.",
+        "- Ligands on scaffolds other than the training ones "
+        f"({', '.join(metrics.get('training_scaffolds') or ['see the dataset'])}, with any C3 group): their "
+        "error is the HDEV row below, not the test row. Screening results mark them `new scaffold` in the "
+        "`model domain` column.",
+        "- Coordination numbers other than 8, other charges or spin states, structures not optimised at the "
+        "label's level.",
         "- Accuracy beyond its labels: the model cannot be more right than the level it learned.",
         "",
         "## Training data",

@@ -29,13 +29,15 @@ def default_model(force_cpu: bool = False) -> BindingModel | None:
 def add_model_predictions(store: Store, model: BindingModel, ligands: Iterable[str] | None = None) -> int:
     """Predict E_bind for every QC-passed complex (of ``ligands``) not yet predicted by this model.
 
-    Complexes with elements the model does not know get no prediction and a note in ``model_note``.
+    Complexes with elements the model does not know get no prediction and a note in ``model_note``;
+    predicted ones get ``model_domain`` (is the ligand on a scaffold the model was trained on?).
     Returns the number of rows predicted.
     """
     ident = model_id(str(model.directory))
     wanted = set(ligands) if ligands is not None else None
     rows = [r for r in store.db.select(kind="complex", status=OK)
-            if r.get("ligand") and (wanted is None or r.ligand in wanted) and r.get("model_name") != ident]
+            if r.get("ligand") and (wanted is None or r.ligand in wanted)
+            and (r.get("model_name") != ident or r.get("model_domain") is None)]
     usable, notes = [], []
     for r in rows:
         try:
@@ -43,9 +45,11 @@ def add_model_predictions(store: Store, model: BindingModel, ligands: Iterable[s
             usable.append(r)
         except ModelError as exc:
             notes.append((r.id, str(exc)))
-    updates: dict[int, dict] = {row_id: {"model_name": ident, "model_note": note} for row_id, note in notes}
+    updates: dict[int, dict] = {row_id: {"model_name": ident, "model_note": note, "model_domain": ""}
+                                    for row_id, note in notes}
     if usable:
         energies = predicted_binding_energies(model, [r.toatoms() for r in usable])
-        updates.update({r.id: {"model_e_bind_kcal": float(e), "model_name": ident} for r, e in zip(usable, energies)})
+        updates.update({r.id: {"model_e_bind_kcal": float(e), "model_name": ident,
+                               "model_domain": model.scaffold_domain(r.ligand)} for r, e in zip(usable, energies)})
     store.annotate(updates)
     return len(usable)

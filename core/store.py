@@ -254,10 +254,11 @@ class Store:
                 "converged": r.get("converged"), "steps": r.get("n_steps"), "reason": r.get("reason", ""),
                 "level of theory": r.level_of_theory, "settings": r.settings, "row_id": r.id,
                 MODEL_COLUMN: r.get("model_e_bind_kcal"), "model": r.get("model_name", ""),
+                "model domain": r.get("model_domain", ""),
             })
         columns = ["rank", "ligand", "smiles", "scaffold", "substituent", "metal", "type", "status", "qc",
                    "E_bind (kcal/mol)", MODEL_COLUMN, "E_exchange (kcal/mol)", "E_complex (kcal/mol)", "charge",
-                   "converged", "steps", "reason", "level of theory", "model", "settings", "row_id"]
+                   "converged", "steps", "reason", "level of theory", "model", "model domain", "settings", "row_id"]
         if not rows:
             return pd.DataFrame(columns=columns)
         df = pd.DataFrame(rows)

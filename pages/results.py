@@ -5,6 +5,7 @@ from app import figures
 from app.state import get_store
 from core.complexes import COORDINATION_TYPES
 from core.constants import ENERGY_UNITS, LEVEL_OF_THEORY, REE_METALS
+from core.model import NEW_SCAFFOLD, domain_mae, models_dir
 from core.store import MODEL_COLUMN
 
 st.title("Results")
@@ -30,12 +31,21 @@ if not show_flagged:
     view = view[view["status"] == "ok"]
 
 energy_format = {c: st.column_config.NumberColumn(c, format="%.1f") for c in view.columns if "kcal/mol" in c}
-hidden = ["row_id"] + ([MODEL_COLUMN, "model"] if view[MODEL_COLUMN].isna().all() else [])
+hidden = ["row_id"] + ([MODEL_COLUMN, "model", "model domain"] if view[MODEL_COLUMN].isna().all() else [])
 st.dataframe(view.drop(columns=hidden), hide_index=True, width="stretch", column_config=energy_format)
 st.write(f"{len(view)} complexes; {int((view['status'] != 'ok').sum())} failed or QC-flagged.")
 if view["model"].astype(bool).any():
     st.caption("`E_bind model (kcal/mol)`: the Allegro model's prediction (model in the `model` column), trained on "
                "GFN2-xTB/ALPB(water) labels, not DFT; ranks use the xTB E_bind.")
+    for name in sorted({m.split("@")[0] for m in view["model"] if m}):
+        mae = domain_mae(models_dir() / name)
+        if mae:
+            st.caption(f"`model domain` for {name}: measured MAE against xTB "
+                       + "; ".join(f"{domain} {value:.1f} kcal/mol" for domain, value in mae.items())
+                       + " (test split; out-of-sample HDEV scaffold). Check predictions for new scaffolds with xTB.")
+    if (view["model domain"] == NEW_SCAFFOLD).any():
+        st.warning("Some ligands are not C3 variants of a scaffold the model was trained on (`new scaffold`): "
+                   "their model predictions are extrapolations.")
 
 if figures.passed(view).empty:
     st.stop()

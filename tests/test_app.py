@@ -1,4 +1,5 @@
 """Streamlit AppTest of the pages' logic: inputs, errors, state."""
+import json
 from pathlib import Path
 
 import pytest
@@ -222,3 +223,10 @@ def test_model_page_shows_card_metrics_device_and_predicts_stored_results(tiny_m
     assert {m.label: m.value for m in at.metric}["Device"] == "CPU"
     at.button(key="model_predict_all").click().run()
     assert "2 complexes predicted" in at.success[0].value
+    # the results page now shows the prediction, its domain and the measured error of that domain
+    results = _page("results").run()
+    table = results.dataframe[0].value
+    assert table["E_bind model (kcal/mol)"].notna().all() and set(table["model domain"]) == {"training scaffold"}
+    mae = json.loads((models / "tiny" / "metrics.json").read_text())["test"]["mae"]
+    assert any(f"training scaffold {mae:.1f} kcal/mol" in c.value for c in results.caption)
+    assert not results.warning  # HOPO-methyl is a C3 variant of the tiny model's training scaffold

@@ -4,7 +4,7 @@ from rdkit import Chem
 
 from core.ligands import (MAX_HEAVY_ATOMS, SCAFFOLDS, SUBSTITUENTS, LigandError, candidate_donor_pairs,
                           canonical_smiles, deprotonate_chelating_groups,
-                          library, library_ligand, make_ligand)
+                          library, library_ligand, make_ligand, scaffold_of)
 
 PAPER_GROUPS = ["methyl", "hydroxyl", "amino", "thiol", "fluoro", "chloro", "aldehyde", "carboxylic acid",
                 "ester", "phosphonate", "2-methylbenzoic acid", "2-hydroxypyridine"]
@@ -156,3 +156,20 @@ def test_ligand_drawn_neutral_gets_the_library_binding_form(drawn, scaffold, sub
 
 def test_ligand_drawn_with_charges_is_left_as_drawn():
     assert deprotonate_chelating_groups("CNC(=O)c1ccc(C)c(O)c1[O-]") == canonical_smiles("CNC(=O)c1ccc(C)c(O)c1[O-]")
+
+
+def test_every_library_ligand_is_recognised_as_its_own_scaffold():
+    assert all(scaffold_of(lig.smiles) == lig.scaffold for lig in library())
+
+
+@pytest.mark.parametrize("smiles, scaffold", [
+    ("CNC(=O)c1ccc(C(C)(C)C)c(=O)n1[O-]", "HOPO"),        # a C3 group outside the library: same scaffold
+    ("CNC(=O)c1ccc(Br)c([O-])c1[O-]", "CAM"),
+    ("CNC(=O)c1ccc(Cl)n([O-])c1=O", "HDEV"),               # the positional isomer is a scaffold of its own
+    ("CNC(=O)c1cc(C)c(Cl)c(=O)n1[O-]", None),              # a second ring substituent (C4)
+    ("CCNC(=O)c1ccc(Cl)c(=O)n1[O-]", None),                # N-ethyl instead of N-methyl amide
+    ("CNC(=O)c1ccc(Cl)c(=O)n1O", None),                    # not the binding form
+    ("[O-]c1ccccc1[O-]", None),                            # plain catecholate
+])
+def test_drawn_ligand_is_placed_on_a_scaffold_only_when_just_c3_changed(smiles, scaffold):
+    assert scaffold_of(smiles) == scaffold

@@ -15,7 +15,8 @@ from omegaconf import OmegaConf
 
 from conftest import DATA, tiny_frames, train_tiny
 from core.dataset import read_dataset
-from core.model import MODELS_DIR, ModelError, load_model, resolve_model_dir
+from core.ligands import TRAINING_SCAFFOLDS, library_ligand
+from core.model import MODELS_DIR, NEW_SCAFFOLD, TRAINING_SCAFFOLD, ModelError, domain_mae, load_model, resolve_model_dir
 from core.training import LabelSpec, prepare_run, split_frames
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,6 +109,19 @@ def test_screening_results_carry_model_predictions_once(tiny_model, small_store_
     frames = store.frames_for_rows(ok["row_id"])
     assert np.allclose(ok[MODEL_COLUMN].to_numpy(float), model.predict(frames), atol=1e-3)
     assert add_model_predictions(store, model) == 0  # nothing predicted twice
+    # the tiny model saw HOPO (HDEV is held out): HOPO-methyl is on a training scaffold
+    assert model.training_scaffolds() == ["HOPO"] and (ok["model domain"] == TRAINING_SCAFFOLD).all()
+
+
+def test_ligand_on_a_scaffold_the_model_never_saw_is_flagged_with_its_measured_error(tiny_model):
+    tmp, _ = tiny_model
+    model = load_model(tmp / "run" / "model", explicit=True)
+    assert model.scaffold_domain(library_ligand("HDEV", "methyl").smiles) == NEW_SCAFFOLD
+    assert model.scaffold_domain(library_ligand("CAM", "methyl").smiles) == NEW_SCAFFOLD
+    assert model.scaffold_domain(library_ligand("HOPO", "phenyl").smiles) == TRAINING_SCAFFOLD
+    metrics = model.metrics()
+    assert domain_mae(model.directory) == {TRAINING_SCAFFOLD: metrics["test"]["mae"],
+                                           NEW_SCAFFOLD: metrics["hdev"]["mae"]}
 
 
 def test_strategy_1_learns_absolute_energies_and_scores_binding_energies(tmp_path):
@@ -196,6 +210,7 @@ def test_bundled_model_loads_and_reproduces_its_card_on_the_shipped_data(tmp_pat
         assert again[split]["n"] == card[split]["n"] > 0
         assert again[split]["mae"] == pytest.approx(card[split]["mae"], abs=0.01)
         assert again[split]["r2"] == pytest.approx(card[split]["r2"], abs=1e-4)
+    assert again["training_scaffolds"] == card["training_scaffolds"] == sorted(TRAINING_SCAFFOLDS)
     text = (model.directory / "MODEL_CARD.md").read_text()
     assert "Not DFT" in text and f"{card['test']['mae']:.2f}" in text
     assert json.loads((model.directory / "model.json").read_text())["dataset_sha256"] == \
