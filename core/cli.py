@@ -349,7 +349,8 @@ def _metrics_text(m: dict) -> str:
         if split in m:
             x, b = m[split], m[split]["baseline_metal_type_mean"]
             lines.append(f"  {split:5s} n={x['n']:5d}  r2={x['r2']:.3f}  MAE={x['mae']:.2f}  RMSE={x['rmse']:.2f}  "
-                         f"max={x['max_error']:.1f}   (per metal+type mean baseline: MAE={b['mae']:.2f})")
+                         f"max={x['max_error']:.1f}  bias={x.get('mean_error', float('nan')):+.2f}   "
+                         f"(per metal+type mean baseline: MAE={b['mae']:.2f})")
     return "\n".join(lines)
 
 

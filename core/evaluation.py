@@ -22,7 +22,7 @@ from core.training import frame_value, read_frames, split_frames
 
 
 def regression_metrics(reference: Sequence[float], predicted: Sequence[float]) -> dict:
-    """r², MAE, RMSE and max |error| (kcal/mol) of ``predicted`` against ``reference``."""
+    """r², MAE, RMSE, max |error| and mean signed error (bias; kcal/mol) of ``predicted`` against ``reference``."""
     ref, pred = np.asarray(reference, float), np.asarray(predicted, float)
     if len(ref) == 0:
         return {"n": 0}
@@ -30,7 +30,8 @@ def regression_metrics(reference: Sequence[float], predicted: Sequence[float]) -
     ss_tot = float(np.sum((ref - ref.mean()) ** 2))
     r2 = 1.0 - float(np.sum(err ** 2)) / ss_tot if ss_tot > 0 else float("nan")
     return {"n": int(len(ref)), "r2": r2, "mae": float(np.mean(np.abs(err))),
-            "rmse": float(np.sqrt(np.mean(err ** 2))), "max_error": float(np.max(np.abs(err)))}
+            "rmse": float(np.sqrt(np.mean(err ** 2))), "max_error": float(np.max(np.abs(err))),
+            "mean_error": float(np.mean(err))}
 
 
 def metal_of(atoms: Atoms) -> str:
@@ -90,6 +91,8 @@ def evaluate_model(model: BindingModel, data: str | Path, out_dir: str | Path | 
         result[split]["per_metal"] = _breakdown(frames, ref, pred, metal_of)
         result[split]["per_scaffold"] = _breakdown(frames, ref, pred, lambda a: str(a.info.get("scaffold", "?")))
         result[split]["per_type"] = _breakdown(frames, ref, pred, lambda a: str(a.info.get("type", "?")))
+        result[split]["per_substituent"] = _breakdown(frames, ref, pred,
+                                                      lambda a: str(a.info.get("substituent", "?")))
         result[split]["baseline_metal_type_mean"] = regression_metrics(
             ref, group_mean_baseline(parts["train"], frames, label_key))
         parity[split] = (ref, pred)

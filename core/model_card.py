@@ -89,11 +89,22 @@ def write_model_card(model_dir: str | Path, metrics: dict) -> Path:
                 f"{k} {v['mae']:.1f}" for k, v in metrics[split_name]["per_metal"].items()) + " (MAE)",
                       f"Per scaffold, {split_name}: " + ", ".join(
                 f"{k} {v['mae']:.1f}" for k, v in metrics[split_name]["per_scaffold"].items()) + " (MAE)"]
-    lines += ["", "Parity plot: `parity.png`. Reproduce: `reescreen evaluate " + str(d) + " "
+    hdev_subs = metrics.get("hdev", {}).get("per_substituent")
+    if hdev_subs:
+        lines += ["", "Per substituent, hdev (mean signed error, prediction − label): " + ", ".join(
+            f"{k} {v['mean_error']:+.1f}" for k, v in sorted(hdev_subs.items(), key=lambda kv: kv[1]["mean_error"]))]
+    lines += ["", "Parity plot: `parity.png`. Reproduce: `reescreen evaluate " + _shown_path(d) + " "
               + str(metrics.get("data", "data/dataset")) + "`.", ""]
     path = d / "MODEL_CARD.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def _shown_path(directory: Path) -> str:
+    """The model folder as a user of a fresh clone types it: relative to the project when inside it."""
+    root = Path(__file__).resolve().parents[1]
+    resolved = directory.resolve()
+    return str(resolved.relative_to(root)) if resolved.is_relative_to(root) else str(directory)
 
 
 def _dataset_completeness(data: Path) -> list[str]:

@@ -51,7 +51,23 @@ def test_evaluate_reproduces_the_metrics_written_at_training(tiny_model, tmp_pat
         assert again[split]["mae"] == pytest.approx(first[split]["mae"], abs=1e-4)
         assert again[split]["n"] == first[split]["n"] > 0
     assert set(again["test"]["per_metal"]) and "per_scaffold" in again["hdev"]
+    assert set(again["hdev"]["per_substituent"]) == {a.info["substituent"] for a in tiny_frames()
+                                                     if a.info["scaffold"] == "HDEV"}
     assert (tmp_path / "parity.png").stat().st_size > 1000
+    assert "bias=" in out.stdout
+
+
+def test_evaluate_in_the_model_folder_rewrites_its_card_from_the_new_metrics(tiny_model, tmp_path):
+    tmp, _ = tiny_model
+    model_dir = tmp_path / "model"
+    shutil.copytree(tmp / "run" / "model", model_dir)
+    (model_dir / "MODEL_CARD.md").write_text("stale")
+    out = subprocess.run([str(BIN / "reescreen"), "evaluate", str(model_dir), str(tmp / "tiny.extxyz")],
+                         capture_output=True, text=True, cwd=tmp, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    card = (model_dir / "MODEL_CARD.md").read_text()
+    mae = json.loads((model_dir / "metrics.json").read_text())["hdev"]["mae"]
+    assert "Not DFT" in card and f"{mae:.2f}" in card and "Per substituent, hdev" in card
 
 
 def test_prediction_is_invariant_to_rotation_and_translation(tiny_model):
@@ -149,6 +165,14 @@ def test_delta_ml_label_is_high_minus_low_level(tmp_path):
     full = ase.io.read(str(tmp_path / "run" / "data" / "train.frames.extxyz"), index=":")
     assert [a.get_potential_energy() for a in labels] == pytest.approx([0.01 * len(a) for a in full])
     assert OmegaConf.load(str(config)).reescreen.strategy == "delta"
+
+
+def test_metrics_are_the_usual_definitions_with_the_signed_bias():
+    from core.evaluation import regression_metrics
+
+    m = regression_metrics([1.0, 2.0, 3.0, 4.0], [2.0, 2.0, 3.0, 1.0])  # errors +1, 0, 0, -3
+    assert m["mae"] == 1.0 and m["max_error"] == 3.0 and m["mean_error"] == -0.5
+    assert m["rmse"] == pytest.approx(np.sqrt(10 / 4)) and m["r2"] == pytest.approx(1 - 10 / 5)
 
 
 def test_split_is_80_10_10_fixed_by_the_seed_with_hdev_held_out():
