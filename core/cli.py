@@ -11,8 +11,8 @@ from core.complexes import COORDINATION_TYPES
 from core.constants import ENERGY_UNITS, LEVEL_OF_THEORY, REE_METALS
 from core.ligands import (SCAFFOLDS, SUBSTITUENTS, TRAINING_SCAFFOLDS, LigandError, assemble_smiles, library_ligand,
                           make_ligand, parse_donor_pair)
-from core.settings import PRESETS, get_settings
 from core.model import NEW_SCAFFOLD
+from core.settings import PRESETS, get_settings
 from core.store import MODEL_COLUMN
 
 TABLE_COLUMNS = ["rank", "ligand", "metal", "type", "E_bind (kcal/mol)", "E_exchange (kcal/mol)", "qc",

@@ -298,13 +298,13 @@ def assemble_smiles(scaffold: str, substituent: str) -> str:
 
 @lru_cache(maxsize=None)
 def _scaffold_core(scaffold: str) -> tuple[Chem.Mol, int]:
-    """The scaffold without its ``*`` and the index of ring carbon C3 in it."""
-    with_dummy = Chem.MolFromSmiles(SCAFFOLDS[scaffold])
-    dummy = next(a for a in with_dummy.GetAtoms() if a.GetAtomicNum() == 0)
-    c3 = dummy.GetNeighbors()[0].GetIdx()
-    core = Chem.RWMol(with_dummy)
-    core.RemoveAtom(dummy.GetIdx())
-    return core.GetMol(), c3 - (c3 > dummy.GetIdx())
+    """The scaffold without its ``*`` attachment point and the index of ring carbon C3 in it."""
+    with_attachment = Chem.MolFromSmiles(SCAFFOLDS[scaffold])
+    attachment = next(a for a in with_attachment.GetAtoms() if a.GetAtomicNum() == 0)  # RDKit reads * as Z=0
+    c3 = attachment.GetNeighbors()[0].GetIdx()
+    core = Chem.RWMol(with_attachment)
+    core.RemoveAtom(attachment.GetIdx())
+    return core.GetMol(), c3 - (c3 > attachment.GetIdx())  # removing an earlier atom shifts C3 down by one
 
 
 def scaffold_of(smiles: str) -> str | None:

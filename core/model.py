@@ -111,8 +111,7 @@ class BindingModel:
         return card.read_text() if card.exists() else ""
 
     def metrics(self) -> dict | None:
-        path = self.directory / "metrics.json"
-        return json.loads(path.read_text()) if path.exists() else None
+        return read_metrics(self.directory)
 
     def training_scaffolds(self) -> list[str] | None:
         """Scaffolds of the training split, as recorded by ``reescreen evaluate`` (None if not recorded)."""
@@ -166,11 +165,16 @@ class BindingModel:
         return out
 
 
+def read_metrics(directory: str | Path) -> dict | None:
+    """The ``metrics.json`` that ``reescreen evaluate`` wrote next to a model, or None."""
+    path = Path(directory) / "metrics.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 def domain_mae(directory: str | Path) -> dict[str, float]:
     """Measured MAE (kcal/mol) per model domain, from the model's ``metrics.json``: the test split for
     ligands on training scaffolds, the out-of-sample HDEV set for ligands on new scaffolds."""
-    path = Path(directory) / "metrics.json"
-    metrics = json.loads(path.read_text()) if path.exists() else {}
+    metrics = read_metrics(directory) or {}
     return {label: float(metrics[split]["mae"]) for label, split in ((TRAINING_SCAFFOLD, "test"),
                                                                       (NEW_SCAFFOLD, "hdev"))
             if metrics.get(split, {}).get("mae") is not None}
