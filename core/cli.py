@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
 import pandas as pd
 
@@ -304,6 +306,9 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
             info = build_dataset(store, client, settings, grid, metals, report, args.concurrent_ligands)
         if bar is not None:
             bar.close()
+    else:  # a rewrite keeps the record of the build that computed the results
+        old = Path(args.out) / "provenance.json"
+        info = json.loads(old.read_text()).get("build", {}) if old.is_file() else {}
     prov = write_dataset(store, settings, grid, args.out, metals, info)
     for split, c in prov["counts"].items():
         print(f"{split}: {c['included']} frames written of {c['requested']} requested; {c['qc_failed']} QC-failed, "
@@ -313,8 +318,6 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from core.evaluation import evaluate_model
     from core.model import load_model
     from core.model_card import write_model_card

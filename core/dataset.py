@@ -129,7 +129,13 @@ def _sha256(paths: Sequence[Path]) -> str:
 
 def write_dataset(store: Store, settings: ScreeningSettings, grid: Sequence[GridItem], out_dir: str | Path,
                   metals: Sequence[str] = REE_METALS, build_info: dict | None = None) -> dict:
-    """Write the grid's complexes from ``store`` as shards plus ``provenance.json``; returns the provenance."""
+    """Write the grid's complexes from ``store`` as shards plus ``provenance.json``; returns the provenance.
+
+    Complexes that passed an older, laxer QC are re-checked first (:meth:`Store.recheck_qc`), so the
+    shards hold only complexes that pass the current check.
+    """
+    for item in grid:
+        store.recheck_qc(settings, item.ligand)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("*.extxyz.gz"):

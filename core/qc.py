@@ -2,7 +2,11 @@
 
 Each ligand (and water) is cut out of the complex, its bonds are rebuilt from the geometry with its
 known charge (RDKit ``DetermineBonds``) and its InChIKey is compared with the free ligand's.  A moved
-proton, a broken ring or a water that handed a proton to a ligand changes a key.  Every ligand must
+proton, a broken ring or a water that handed a proton to a ligand changes a key.  The keys are the
+fixed-H (non-standard) InChIKeys: the standard key puts mobile protons and charges of a tautomeric group
+in one layer, so it cannot tell a CAM catecholate with a C3 carboxylic acid from the protomer where the
+acid's proton has moved onto the donor oxygen (carboxylate + phenol), which xTB produces for some
+complexes.  Every ligand must
 also still touch the metal with two donors (water with one): a water drifting to the second shell
 keeps its InChIKey but is no longer part of the complex.
 """
@@ -20,6 +24,11 @@ from core.constants import WATER_SMILES
 from core.geometry import coordinating_atoms, fragments
 
 
+#: Bumped when the check becomes stricter; stored complexes checked by an older version are re-checked.
+QC_VERSION = 2
+_INCHI_OPTIONS = "/FixedH"
+
+
 @dataclass(frozen=True)
 class QCResult:
     """``passed`` with an empty ``reason``, or not passed with a reason a chemist can read."""
@@ -29,19 +38,19 @@ class QCResult:
 
 
 def inchikey_from_smiles(smiles: str) -> str:
-    """InChIKey of a SMILES (charges kept)."""
-    return Chem.MolToInchiKey(Chem.MolFromSmiles(smiles))
+    """Fixed-H InChIKey of a SMILES (charges and proton positions kept)."""
+    return Chem.MolToInchiKey(Chem.MolFromSmiles(smiles), options=_INCHI_OPTIONS)
 
 
 def inchikey_from_atoms(atoms: Atoms, charge: int) -> str:
-    """InChIKey of a molecule given only as elements and coordinates, with total ``charge``."""
+    """Fixed-H InChIKey of a molecule given only as elements and coordinates, with total ``charge``."""
     xyz = f"{len(atoms)}\n\n" + "\n".join(
         f"{s} {x:.6f} {y:.6f} {z:.6f}" for s, (x, y, z) in zip(atoms.get_chemical_symbols(), atoms.positions))
     RDLogger.DisableLog("rdApp.*")
     try:
         mol = Chem.MolFromXYZBlock(xyz)
         rdDetermineBonds.DetermineBonds(mol, charge=int(charge))
-        return Chem.MolToInchiKey(mol)
+        return Chem.MolToInchiKey(mol, options=_INCHI_OPTIONS)
     finally:
         RDLogger.EnableLog("rdApp.*")
 

@@ -153,6 +153,7 @@ def run_screen(ligand: Ligand, store: Store, client: Client, settings: Screening
         raise ValueError(f"Unknown metals or coordination types: {', '.join(bad)}")
     metals = [m for m in REE_METALS if m in set(metals)]
     names = {"ligand_name": ligand.name, "scaffold": ligand.scaffold, "substituent": ligand.substituent}
+    store.recheck_qc(settings, ligand)
     futures: dict = {}  # future -> label
     cached = 0
 

@@ -24,8 +24,10 @@ from core import __version__
 from core.complexes import AQUA, get_coordination_type
 from core.constants import ENERGY_UNITS, LEVEL_OF_THEORY, REE_METALS
 from core.energies import complex_binding_energy, exchange_energy
+from core.ligands import Ligand
+from core.qc import QC_VERSION, check_complex
 from core.settings import ScreeningSettings
-from core.tasks import FAILED, OK, Record
+from core.tasks import FAILED, OK, QC_FAILED, Record
 
 DEFAULT_DB = "reescreen.db"
 WRITE_ATTEMPTS = 5
@@ -121,6 +123,8 @@ class Store:
         }
         if record.energy is not None:
             kv["energy_kcal"] = float(record.energy)
+        if record.kind == "complex":
+            kv["qc_version"] = QC_VERSION
         for name, value in (names or {}).items():
             if value:
                 kv[name] = value
@@ -140,6 +144,23 @@ class Store:
                 self.db.update(row_id, **kv)
         if updates:
             self._transaction(write)
+
+    def recheck_qc(self, settings: ScreeningSettings, ligand: Ligand) -> int:
+        """Re-check ``ligand``'s stored complexes that passed an older, laxer QC (see ``QC_VERSION``).
+
+        Complexes that now fail become QC-failed with the reason (kept, not recomputed); the others are
+        marked as checked.  Returns how many now fail.
+        """
+        updates: dict[int, dict] = {}
+        for row in self.db.select(kind="complex", ligand=ligand.smiles, settings_hash=settings.fingerprint(),
+                                  status=OK):
+            if row.get("qc_version", 1) >= QC_VERSION or not row.natoms:
+                continue
+            qc = check_complex(row.toatoms(), ligand.smiles, ligand.charge, get_coordination_type(row.ctype))
+            updates[row.id] = {"qc_version": QC_VERSION} if qc.passed else \
+                {"qc_version": QC_VERSION, "status": QC_FAILED, "reason": qc.reason}
+        self.annotate(updates)
+        return sum(u.get("status") == QC_FAILED for u in updates.values())
 
     def _transaction(self, write):
         for attempt in range(WRITE_ATTEMPTS):

@@ -93,6 +93,28 @@ def test_qc_catches_a_water_leaving_the_first_shell(la_complex, hopo_methyl):
     assert not result.passed and "moved away" in result.reason
 
 
+def test_qc_catches_a_proton_moved_from_the_c3_group_onto_a_catecholate_donor():
+    # xTB does this to some CAM complexes with acidic C3 groups; the standard InChIKey cannot see it
+    from core.dataset import read_dataset
+    from tests.conftest import DATA
+
+    cam_oh = next(a for a in read_dataset(DATA / "reescreen-gfn2xtb-train-000.extxyz.gz")
+                  if a.info["scaffold"] == "CAM" and a.info["substituent"] == "hydroxyl" and a.info["type"] == "1L6W")
+    ctype, smiles = COORDINATION_TYPES["1L6W"], cam_oh.info["ligand"]
+    assert check_complex(cam_oh, smiles, -2, ctype).passed
+    atoms = cam_oh.copy()
+    lig = next(f for f in fragments(atoms) if len(f) > 3)
+    acid_h = next(i for i in lig if atoms[i].symbol == "H"
+                  and min(atoms.get_distance(i, j) for j in lig if atoms[j].symbol == "O") < 1.1)
+    donors = [i for i in coordinating_atoms(atoms, lig) if atoms[i].symbol == "O"]
+    near = min(donors, key=lambda i: atoms.get_distance(i, acid_h))  # the phenolate O next to C3
+    m = metal_index(atoms)
+    away = atoms.positions[near] - atoms.positions[m]
+    atoms.positions[acid_h] = atoms.positions[near] + 0.97 * away / np.linalg.norm(away)
+    result = check_complex(atoms, smiles, -2, ctype)
+    assert not result.passed and "InChIKey" in result.reason
+
+
 def test_binding_energy_arithmetic_against_independent_calculation():
     assert binding_energy(-100.0, 20.0, [-30.0, -30.0, -5.0]) == pytest.approx(-55.0)
     assert complex_binding_energy(-100.0, 20.0, -30.0, 2, -5.0, 1) == pytest.approx(-55.0)
