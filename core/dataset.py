@@ -25,6 +25,7 @@ from core import __version__
 from core.complexes import COORDINATION_TYPES
 from core.constants import ENERGY_UNITS, LEVEL_OF_THEORY, REE_METALS
 from core.ligands import SUBSTITUENTS, TRAINING_SCAFFOLDS, Ligand, library_ligand
+from core.qc import QC_VERSION
 from core.settings import ScreeningSettings
 from core.store import Store, package_versions
 
@@ -176,7 +177,7 @@ def write_dataset(store: Store, settings: ScreeningSettings, grid: Sequence[Grid
                        "exchange_energy": "vs [M(H2O)8]3+ (kcal/mol)", "metal": "", "scaffold": "",
                        "substituent": "", "type": "4L/3L2W/2L4W/1L6W", "charge": "total charge",
                        "qc": "passed", "split": "train or hdev"},
-        "code_version": __version__, "settings": json.loads(settings.to_json()), "packages": package_versions(),
+        "code_version": __version__, "qc_version": QC_VERSION, "settings": json.loads(settings.to_json()), "packages": package_versions(),
         "metals": list(metals), "counts": counts, "qc_rejections": rejected,
         "shards": [p.name for p in sorted(shards)], "sha256": _sha256(shards),
         "build": build_info or {},

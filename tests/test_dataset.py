@@ -41,7 +41,7 @@ def test_shards_round_trip_with_energies_labels_and_provenance(small_store_copy,
         assert atoms.info["type"] == "1L6W" and atoms.info["charge"] == 2 and atoms.info["qc"] == "passed"
     saved = json.loads((tmp_path / "ds" / "provenance.json").read_text())
     assert saved["level_of_theory"] == "GFN2-xTB/ALPB(water)" and saved["energy_units"] == "kcal/mol"
-    assert saved["settings"]["name"] == "fast" and "tblite" in saved["packages"]
+    assert saved["settings"]["name"] == "fast" and "tblite" in saved["packages"] and saved["qc_version"] >= 2
     assert saved["compute_s"]["complex"] > 0 and saved["compute_s"]["total"] >= saved["compute_s"]["template"] > 0
     again = write_dataset(store, FAST, dataset_grid(**SMALL), tmp_path / "ds", ["La", "Lu"])
     assert again["sha256"] == prov["sha256"]
@@ -85,6 +85,13 @@ def test_dataset_build_command_reuses_the_store(small_store_copy, tmp_path):
     assert "train: 2 frames written of 2 requested" in out.stdout
     prov = json.loads((tmp_path / "ds" / "provenance.json").read_text())
     assert prov["build"]["tasks_computed_now"] == 0
+    rewrite = subprocess.run([str(BIN / "reescreen"), "dataset", "build", "--write-only", "--substituents", "methyl",
+                              "--scaffolds", "HOPO", "--types", "1L6W", "--metals", "La,Lu", "--no-hdev",
+                              "--db", str(small_store_copy), "--out", str(tmp_path / "ds")],
+                             capture_output=True, text=True, timeout=300)
+    assert rewrite.returncode == 0, rewrite.stderr
+    again = json.loads((tmp_path / "ds" / "provenance.json").read_text())
+    assert again["build"] == prov["build"] and again["sha256"] == prov["sha256"]  # the build's record is kept
 
 
 def test_ligands_screened_concurrently_are_all_stored_once(small_store_copy, client):
