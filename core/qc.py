@@ -37,22 +37,32 @@ class QCResult:
     reason: str = ""
 
 
-def inchikey_from_smiles(smiles: str) -> str:
-    """Fixed-H InChIKey of a SMILES (charges and proton positions kept)."""
-    return Chem.MolToInchiKey(Chem.MolFromSmiles(smiles), options=_INCHI_OPTIONS)
+def inchikey_from_smiles(smiles: str, fixed_h: bool = True) -> str:
+    """InChIKey of a SMILES (charges kept); fixed-H unless ``fixed_h`` is False (then protomers share a key)."""
+    return Chem.MolToInchiKey(Chem.MolFromSmiles(smiles), options=_INCHI_OPTIONS if fixed_h else "")
 
 
-def inchikey_from_atoms(atoms: Atoms, charge: int) -> str:
-    """Fixed-H InChIKey of a molecule given only as elements and coordinates, with total ``charge``."""
+def inchikey_from_atoms(atoms: Atoms, charge: int, fixed_h: bool = True) -> str:
+    """InChIKey of a molecule given only as elements and coordinates, with total ``charge`` (fixed-H unless
+    ``fixed_h`` is False)."""
     xyz = f"{len(atoms)}\n\n" + "\n".join(
         f"{s} {x:.6f} {y:.6f} {z:.6f}" for s, (x, y, z) in zip(atoms.get_chemical_symbols(), atoms.positions))
     RDLogger.DisableLog("rdApp.*")
     try:
         mol = Chem.MolFromXYZBlock(xyz)
         rdDetermineBonds.DetermineBonds(mol, charge=int(charge))
-        return Chem.MolToInchiKey(mol, options=_INCHI_OPTIONS)
+        return Chem.MolToInchiKey(mol, options=_INCHI_OPTIONS if fixed_h else "")
     finally:
         RDLogger.EnableLog("rdApp.*")
+
+
+def _changed_reason(role: str, frag: Atoms, charge: int, smiles: str, key: str) -> str:
+    """Why a fragment's key differs: a moved proton (same standard key, another protomer) or new bonds."""
+    want = inchikey_from_smiles(smiles)
+    if inchikey_from_atoms(frag, charge, fixed_h=False) == inchikey_from_smiles(smiles, fixed_h=False):
+        return (f"a proton moved within a {role} (same skeleton, another protomer, e.g. an acid's proton on a "
+                f"donor O; fixed-H InChIKey {key} ≠ {want})")
+    return f"{role} changed connectivity (InChIKey {key} ≠ {want})"
 
 
 def _formula(atoms: Atoms) -> str:
@@ -78,7 +88,7 @@ def check_complex(atoms: Atoms, ligand_smiles: str | None, ligand_charge: int,
         except Exception as exc:  # RDKit cannot assign bonds: the fragment is not a sane molecule
             return QCResult(False, f"{role} {formula}: bonds could not be assigned ({type(exc).__name__})")
         if key != inchikey_from_smiles(smiles):
-            return QCResult(False, f"{role} changed connectivity (InChIKey {key} ≠ {inchikey_from_smiles(smiles)})")
+            return QCResult(False, _changed_reason(role, frag, charge, smiles, key))
         bound = len(coordinating_atoms(atoms, members))
         if bound < n_donors:
             return QCResult(False, f"a {role} is bound through {bound} of its {n_donors} donor atom(s) "
