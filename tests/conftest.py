@@ -64,6 +64,23 @@ def small_store_copy(small_screen, tmp_path):
     return path
 
 
+def store_a_complex_passed_by_an_older_qc(store, metal: str) -> int:
+    """Give the small store's HOPO-methyl 1L6W complex of ``metal`` a water that lost a proton, stored as if
+    QC version 1 had passed it (status ok, no ``qc_version``).  Returns its row id."""
+    from core.settings import FAST
+
+    row = store.get("complex", FAST, ligand="CNC(=O)c1ccc(C)c(=O)n1[O-]", metal=metal, ctype="1L6W")
+    atoms = row.toatoms()
+    symbols = atoms.get_chemical_symbols()
+    water_h = next(i for i, s in enumerate(symbols) if s == "H" and any(
+        symbols[j] == "O" and atoms.get_distance(i, j) < 1.1 and
+        sum(symbols[k] == "H" and atoms.get_distance(j, k) < 1.1 for k in range(len(atoms))) == 2
+        for j in range(len(atoms))))
+    atoms.positions[water_h] += [5.0, 5.0, 5.0]
+    store.db.update(row.id, atoms=atoms, delete_keys=["qc_version"])
+    return row.id
+
+
 def tiny_frames() -> list:
     """HOPO-methyl 1 L + 6 H2O for every metal in the shipped dataset, plus three HDEV complexes (copies)."""
     from ase.calculators.singlepoint import SinglePointCalculator

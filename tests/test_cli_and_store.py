@@ -12,6 +12,7 @@ from core.cli import main
 from core.runner import run_screen
 from core.settings import FAST, THOROUGH
 from core.store import Store, package_versions
+from tests.conftest import store_a_complex_passed_by_an_older_qc
 
 BIN = Path(sys.executable).parent
 
@@ -62,6 +63,18 @@ def test_cached_screen_returns_at_once_and_computes_nothing(small_screen, client
     summary = run_screen(hopo_methyl, store, client, FAST, ["La", "Lu"], ["1L6W"])
     assert summary.computed == 0 and summary.cached == 2
     assert time.perf_counter() - start < 1.0
+
+
+def test_rescreening_rechecks_complexes_an_older_qc_passed_without_recomputing_them(small_store_copy, client,
+                                                                                  hopo_methyl):
+    store = Store(small_store_copy)
+    lu = store_a_complex_passed_by_an_older_qc(store, "Lu")
+    summary = run_screen(hopo_methyl, store, client, FAST, ["La", "Lu"], ["1L6W"])
+    assert summary.computed == 0
+    df = store.results_frame().set_index("metal")
+    assert df.loc["Lu", "qc"] == "failed" and "proton" in df.loc["Lu", "reason"] and pd.isna(df.loc["Lu", "rank"])
+    assert df.loc["La", "qc"] == "passed" and df.loc["La", "rank"] == 1
+    assert store.db.get(id=lu).qc_version >= 2
 
 
 def test_results_are_keyed_by_settings(small_screen, hopo_methyl):

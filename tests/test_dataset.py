@@ -10,6 +10,7 @@ from core.dataset import dataset_grid, read_dataset, write_dataset
 from core.ligands import SUBSTITUENTS
 from core.settings import FAST
 from core.store import Store
+from tests.conftest import store_a_complex_passed_by_an_older_qc
 
 BIN = Path(sys.executable).parent
 SMALL = dict(substituents=["methyl"], scaffolds=["HOPO"], ctypes=["1L6W"], include_hdev=False)
@@ -59,18 +60,10 @@ def test_qc_failed_complexes_are_excluded_and_counted(small_store_copy, tmp_path
 
 def test_complexes_passed_by_an_older_qc_are_rechecked_before_writing(small_store_copy, tmp_path):
     store = Store(small_store_copy)
-    lu = store.get("complex", FAST, ligand="CNC(=O)c1ccc(C)c(=O)n1[O-]", metal="Lu", ctype="1L6W")
-    broken = lu.toatoms()
-    water_h = next(i for i, s in enumerate(broken.get_chemical_symbols()) if s == "H"
-                   and min(broken.get_distance(i, j) for j in range(len(broken)) if j != i
-                           and broken[j].symbol == "O") < 1.1
-                   and sum(broken[j].symbol == "H" and broken.get_distance(i, j) < 1.7
-                           for j in range(len(broken)) if j != i) == 1)
-    broken.positions[water_h] += [5.0, 5.0, 5.0]  # a proton gone from a water: the QC must now reject it
-    store.db.update(lu.id, atoms=broken, delete_keys=["qc_version"])  # as stored by QC version 1
+    lu = store_a_complex_passed_by_an_older_qc(store, "Lu")
     prov = write_dataset(store, FAST, dataset_grid(**SMALL), tmp_path / "ds", ["La", "Lu"])
     assert prov["counts"]["train"]["qc_failed"] == 1 and prov["qc_rejections"][0]["metal"] == "Lu"
-    row = store.db.get(id=lu.id)
+    row = store.db.get(id=lu)
     assert row.status == "qc_failed" and row.reason and row.qc_version >= 2
     la = store.get("complex", FAST, ligand="CNC(=O)c1ccc(C)c(=O)n1[O-]", metal="La", ctype="1L6W")
     assert la.status == "ok"
