@@ -40,7 +40,7 @@ def write_model_card(model_dir: str | Path, metrics: dict) -> Path:
     if ours:
         lines += [
             "**Not DFT.** The labels are GFN2-xTB binding energies in ALPB implicit water computed by reescreen "
-            "(Architector La templates, metal swap, tblite optimisation, InChIKey QC). The model reproduces "
+            "(Architector La templates, metal swap, tblite optimisation, fixed-H InChIKey QC). The model reproduces "
             "that level of theory, with its known errors (xTB binding energies are several times larger in "
             "magnitude than DFT ones; compare metals by differences).",
             "",
