@@ -2,13 +2,14 @@
 
 Each ligand (and water) is cut out of the complex, its bonds are rebuilt from the geometry with its
 known charge (RDKit ``DetermineBonds``) and its InChIKey is compared with the free ligand's.  A moved
-proton, a broken ring or a water that handed a proton to a ligand changes a key.  The keys are the
-fixed-H (non-standard) InChIKeys: the standard key puts mobile protons and charges of a tautomeric group
-in one layer, so it cannot tell a CAM catecholate with a C3 carboxylic acid from the protomer where the
-acid's proton has moved onto the donor oxygen (carboxylate + phenol), which xTB produces for some
-complexes.  Every ligand must
+proton, a broken ring or a water that handed a proton to a ligand changes a key.  Every ligand must
 also still touch the metal with two donors (water with one): a water drifting to the second shell
 keeps its InChIKey but is no longer part of the complex.
+
+The keys are fixed-H (non-standard) InChIKeys.  The standard key puts the mobile protons and charges of
+a tautomeric group in one layer, so it cannot tell a CAM catecholate with a C3 acid from the protomer
+where the acid's proton has moved onto the donor oxygen (carboxylate + phenol), which xTB produces for
+some complexes.
 """
 from __future__ import annotations
 
