@@ -354,6 +354,10 @@ def _metrics_text(m: dict) -> str:
             lines.append(f"  {split:5s} n={x['n']:5d}  r2={x['r2']:.3f}  MAE={x['mae']:.2f}  RMSE={x['rmse']:.2f}  "
                          f"max={x['max_error']:.1f}  bias={x.get('mean_error', float('nan')):+.2f}   "
                          f"(per metal+type mean baseline: MAE={b['mae']:.2f})")
+    analogues = m.get("hdev", {}).get("analogue_scaffold_reference")
+    if analogues:
+        lines.append("  hdev labels vs the same substituent/metal/type on a training scaffold (labels, not a model): "
+                     + ", ".join(f"{k} r2={v['r2']:.3f} MAE={v['mae']:.1f}" for k, v in analogues.items()))
     return "\n".join(lines)
 
 

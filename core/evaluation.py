@@ -62,6 +62,30 @@ def group_mean_baseline(train: Sequence[Atoms], test: Sequence[Atoms], label_key
                      else overall for a in test])
 
 
+def analogue_scaffold_reference(in_sample: Sequence[Atoms], out_of_sample: Sequence[Atoms],
+                                label_key: str) -> dict[str, dict]:
+    """How much new chemistry the out-of-sample set carries, per training scaffold (kcal/mol).
+
+    For each in-sample scaffold, its own label for the same substituent, metal and coordination type is
+    taken as the "prediction" of each out-of-sample label (e.g. HDEV ≈ its positional isomer HOPO). This
+    is a reference built from computed labels, not a model: it says how far a model that had learned a
+    training scaffold perfectly, and knew nothing of the new donor arrangement, would land.
+    """
+    labels: dict[tuple, float] = {}
+    for a in in_sample:
+        key = (a.info.get("scaffold"), a.info.get("substituent"), metal_of(a), a.info.get("type"))
+        if None not in key:
+            labels[key] = frame_value(a, label_key)
+    result = {}
+    for scaffold in sorted({k[0] for k in labels}):
+        pairs = [(frame_value(a, label_key), labels[k]) for a in out_of_sample
+                 if (k := (scaffold, a.info.get("substituent"), metal_of(a), a.info.get("type"))) in labels]
+        if pairs:
+            ref, analogue = zip(*pairs)
+            result[str(scaffold)] = regression_metrics(ref, analogue)
+    return result
+
+
 def evaluation_splits(model: BindingModel, data: str | Path) -> dict[str, list[Atoms]]:
     """train / val / test / hdev frames of ``data``, split exactly as the model's training run split it."""
     cfg = OmegaConf.load(str(model.directory / "config.yaml")).reescreen
@@ -95,6 +119,9 @@ def evaluate_model(model: BindingModel, data: str | Path, out_dir: str | Path | 
                                                       lambda a: str(a.info.get("substituent", "?")))
         result[split]["baseline_metal_type_mean"] = regression_metrics(
             ref, group_mean_baseline(parts["train"], frames, label_key))
+        if split == "hdev":
+            in_sample = [a for name in ("train", "val", "test") for a in parts[name]]
+            result[split]["analogue_scaffold_reference"] = analogue_scaffold_reference(in_sample, frames, label_key)
         parity[split] = (ref, pred)
     out = Path(out_dir) if out_dir else model.directory
     out.mkdir(parents=True, exist_ok=True)

@@ -93,6 +93,13 @@ def write_model_card(model_dir: str | Path, metrics: dict) -> Path:
     if hdev_subs:
         lines += ["", "Per substituent, hdev (mean signed error, prediction − label): " + ", ".join(
             f"{k} {v['mean_error']:+.1f}" for k, v in sorted(hdev_subs.items(), key=lambda kv: kv[1]["mean_error"]))]
+    analogues = metrics.get("hdev", {}).get("analogue_scaffold_reference")
+    if analogues:
+        lines += ["", "How new the out-of-sample chemistry is (labels, not a model): the label of the same substituent, "
+                  "metal and type on a training scaffold, taken as the out-of-sample label, scores " + ", ".join(
+                      f"{k} r² {v['r2']:.3f} / MAE {v['mae']:.1f}" for k, v in analogues.items())
+                  + ". A model that had learned the nearest training scaffold perfectly, and nothing about the new "
+                  "donor arrangement, would land near the best of these."]
     lines += ["", "Parity plot: `parity.png`. Reproduce: `reescreen evaluate " + _shown_path(d) + " "
               + str(metrics.get("data", "data/dataset")) + "`.", ""]
     path = d / "MODEL_CARD.md"

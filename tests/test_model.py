@@ -175,6 +175,22 @@ def test_metrics_are_the_usual_definitions_with_the_signed_bias():
     assert m["rmse"] == pytest.approx(np.sqrt(10 / 4)) and m["r2"] == pytest.approx(1 - 10 / 5)
 
 
+def test_hdev_is_compared_with_its_hopo_isomer_for_the_same_substituent_metal_and_type():
+    from core.evaluation import analogue_scaffold_reference, regression_metrics
+
+    frames = read_dataset(DATA)
+    hdev = [a for a in frames if a.info["scaffold"] == "HDEV"][:40]
+    hopo = [a for a in frames if a.info["scaffold"] == "HOPO"]
+    ref = analogue_scaffold_reference(hopo, hdev, "energy")
+    assert set(ref) == {"HOPO"}
+    by_key = {(a.info["substituent"], a.info["metal"], a.info["type"]): a.get_potential_energy() for a in hopo}
+    pairs = [(a.get_potential_energy(), by_key[k]) for a in hdev
+             if (k := (a.info["substituent"], a.info["metal"], a.info["type"])) in by_key]
+    assert pairs and ref["HOPO"]["n"] == len(pairs)
+    assert ref["HOPO"]["mae"] == pytest.approx(regression_metrics(*zip(*pairs))["mae"])
+    assert ref["HOPO"]["mae"] > 0  # an isomer is not its own label
+
+
 def test_split_is_80_10_10_fixed_by_the_seed_with_hdev_held_out():
     frames = read_dataset(DATA)
     a = split_frames(frames, [0.8, 0.1, 0.1], 456, "scaffold", ["HDEV"])
