@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import DATA, tiny_frames, train_tiny
-from core.dataset import read_dataset
+from conftest import shipped_frames, tiny_frames, train_tiny
 from core.ligands import TRAINING_SCAFFOLDS, library_ligand
 from core.model import MODELS_DIR, NEW_SCAFFOLD, TRAINING_SCAFFOLD, ModelError, domain_mae, load_model, resolve_model_dir
 from core.training import LabelSpec, prepare_run, split_frames
@@ -178,7 +177,7 @@ def test_metrics_are_the_usual_definitions_with_the_signed_bias():
 def test_hdev_is_compared_with_its_hopo_isomer_for_the_same_substituent_metal_and_type():
     from core.evaluation import analogue_scaffold_reference, regression_metrics
 
-    frames = read_dataset(DATA)
+    frames = shipped_frames()
     hdev = [a for a in frames if a.info["scaffold"] == "HDEV"][:40]
     hopo = [a for a in frames if a.info["scaffold"] == "HOPO"]
     ref = analogue_scaffold_reference(hopo, hdev, "energy")
@@ -192,7 +191,7 @@ def test_hdev_is_compared_with_its_hopo_isomer_for_the_same_substituent_metal_an
 
 
 def test_split_is_80_10_10_fixed_by_the_seed_with_hdev_held_out():
-    frames = read_dataset(DATA)
+    frames = shipped_frames()
     a = split_frames(frames, [0.8, 0.1, 0.1], 456, "scaffold", ["HDEV"])
     b = split_frames(frames, [0.8, 0.1, 0.1], 456, "scaffold", ["HDEV"])
     n = sum(len(a[k]) for k in ("train", "val", "test"))
