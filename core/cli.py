@@ -354,6 +354,10 @@ def _metrics_text(m: dict) -> str:
             lines.append(f"  {split:5s} n={x['n']:5d}  r2={x['r2']:.3f}  MAE={x['mae']:.2f}  RMSE={x['rmse']:.2f}  "
                          f"max={x['max_error']:.1f}  bias={x.get('mean_error', float('nan')):+.2f}   "
                          f"(per metal+type mean baseline: MAE={b['mae']:.2f})")
+            if x.get("metal_series", {}).get("neighbours", {}).get("n"):
+                nb, wl = x["metal_series"]["neighbours"], x["metal_series"]["within_ligand"]
+                lines.append(f"  {split:5s} between metals, same ligand: neighbouring Ln n={nb['n']} r2={nb['r2']:.3f} "
+                             f"MAE={nb['mae']:.2f}; within-ligand pattern MAE={wl['mae']:.2f} r2={wl['r2']:.3f}")
     analogues = m.get("hdev", {}).get("analogue_scaffold_reference")
     if analogues:
         lines.append("  hdev labels vs the same substituent/metal/type on a training scaffold (labels, not a model): "

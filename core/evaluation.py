@@ -62,6 +62,37 @@ def group_mean_baseline(train: Sequence[Atoms], test: Sequence[Atoms], label_key
                      else overall for a in test])
 
 
+def _ligand_group(atoms: Atoms) -> tuple:
+    return (atoms.info.get("scaffold"), atoms.info.get("substituent"), atoms.info.get("type"))
+
+
+def metal_series_metrics(frames: Sequence[Atoms], ref: np.ndarray, pred: np.ndarray) -> dict:
+    """Errors in what separating REEs depends on: E_bind differences between metals for one ligand (kcal/mol).
+
+    ``neighbours``: E_bind(Ln[k+1]) − E_bind(Ln[k]) for consecutive lanthanides (La … Lu) with the same
+    ligand and coordination type. ``within_ligand``: each complex's E_bind minus the mean over the metals
+    of its ligand and type, so an offset shared by all metals of a ligand cancels. Frames without
+    scaffold/substituent/type metadata are skipped.
+    """
+    groups: dict[tuple, dict[str, int]] = defaultdict(dict)
+    for i, a in enumerate(frames):
+        if None not in _ligand_group(a):
+            groups[_ligand_group(a)][metal_of(a)] = i
+    lanthanides = [m for m in REE_METALS if m != "Y"]
+    ref_d, pred_d, ref_c, pred_c = [], [], [], []
+    for members in groups.values():
+        for lower, upper in zip(lanthanides, lanthanides[1:]):
+            if lower in members and upper in members:
+                i, j = members[lower], members[upper]
+                ref_d.append(ref[j] - ref[i])
+                pred_d.append(pred[j] - pred[i])
+        if len(members) > 1:
+            idx = list(members.values())
+            ref_c += list(ref[idx] - ref[idx].mean())
+            pred_c += list(pred[idx] - pred[idx].mean())
+    return {"neighbours": regression_metrics(ref_d, pred_d), "within_ligand": regression_metrics(ref_c, pred_c)}
+
+
 def analogue_scaffold_reference(in_sample: Sequence[Atoms], out_of_sample: Sequence[Atoms],
                                 label_key: str) -> dict[str, dict]:
     """How much new chemistry the out-of-sample set carries, per training scaffold (kcal/mol).
@@ -119,6 +150,7 @@ def evaluate_model(model: BindingModel, data: str | Path, out_dir: str | Path | 
                                                       lambda a: str(a.info.get("substituent", "?")))
         result[split]["baseline_metal_type_mean"] = regression_metrics(
             ref, group_mean_baseline(parts["train"], frames, label_key))
+        result[split]["metal_series"] = metal_series_metrics(frames, ref, pred)
         if split == "hdev":
             in_sample = [a for name in ("train", "val", "test") for a in parts[name]]
             result[split]["analogue_scaffold_reference"] = analogue_scaffold_reference(in_sample, frames, label_key)

@@ -171,13 +171,29 @@ def read_metrics(directory: str | Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def domain_mae(directory: str | Path) -> dict[str, float]:
-    """Measured MAE (kcal/mol) per model domain, from the model's ``metrics.json``: the test split for
-    ligands on training scaffolds, the out-of-sample HDEV set for ligands on new scaffolds."""
+def _per_domain(directory: str | Path, keys: tuple[str, ...]) -> dict[str, float]:
+    """A number from the model's ``metrics.json`` per model domain: the test split for ligands on training
+    scaffolds, the out-of-sample HDEV set for ligands on new scaffolds."""
     metrics = read_metrics(directory) or {}
-    return {label: float(metrics[split]["mae"]) for label, split in ((TRAINING_SCAFFOLD, "test"),
-                                                                      (NEW_SCAFFOLD, "hdev"))
-            if metrics.get(split, {}).get("mae") is not None}
+    found = {}
+    for label, split in ((TRAINING_SCAFFOLD, "test"), (NEW_SCAFFOLD, "hdev")):
+        value = metrics.get(split)
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, (int, float)):
+            found[label] = float(value)
+    return found
+
+
+def domain_mae(directory: str | Path) -> dict[str, float]:
+    """Measured E_bind MAE (kcal/mol) per model domain."""
+    return _per_domain(directory, ("mae",))
+
+
+def domain_neighbour_mae(directory: str | Path) -> dict[str, float]:
+    """Measured MAE (kcal/mol) per model domain of E_bind differences between neighbouring lanthanides for
+    one ligand, the quantity separation depends on (an error shared by all metals of a ligand cancels)."""
+    return _per_domain(directory, ("metal_series", "neighbours", "mae"))
 
 
 def load_model(path: str | Path | None = None, explicit: bool = False, force_cpu: bool = False) -> BindingModel:

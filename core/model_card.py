@@ -89,6 +89,14 @@ def write_model_card(model_dir: str | Path, metrics: dict) -> Path:
                 f"{k} {v['mae']:.1f}" for k, v in metrics[split_name]["per_metal"].items()) + " (MAE)",
                       f"Per scaffold, {split_name}: " + ", ".join(
                 f"{k} {v['mae']:.1f}" for k, v in metrics[split_name]["per_scaffold"].items()) + " (MAE)"]
+    series = {k: metrics[k]["metal_series"] for k in ("test", "hdev") if metrics.get(k, {}).get("metal_series")}
+    if any(v["neighbours"].get("n") for v in series.values()):
+        lines += ["", "Between metals for the same ligand and type (what separating neighbouring REEs depends on): "
+                  + "; ".join(f"{k}: E_bind(Ln[k+1]) − E_bind(Ln[k]) MAE {v['neighbours']['mae']:.2f} "
+                              f"(r² {v['neighbours']['r2']:.3f}, n {v['neighbours']['n']}), E_bind minus the ligand's "
+                              f"mean over metals MAE {v['within_ligand']['mae']:.2f}"
+                              for k, v in series.items() if v["neighbours"].get("n"))
+                  + ". An error shared by all metals of a ligand cancels in these differences."]
     hdev_subs = metrics.get("hdev", {}).get("per_substituent")
     if hdev_subs:
         lines += ["", "Per substituent, hdev (mean signed error, prediction − label): " + ", ".join(

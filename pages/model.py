@@ -39,10 +39,14 @@ metrics = model.metrics()
 if metrics:
     table = pd.DataFrame([{"set": s, "n": metrics[s]["n"], "r²": metrics[s]["r2"], "MAE (kcal/mol)": metrics[s]["mae"],
                            "RMSE (kcal/mol)": metrics[s]["rmse"], "max error (kcal/mol)": metrics[s]["max_error"],
-                           "baseline MAE (metal+type mean)": metrics[s]["baseline_metal_type_mean"]["mae"]}
+                           "baseline MAE (metal+type mean)": metrics[s]["baseline_metal_type_mean"]["mae"],
+                           "neighbouring-Ln ΔE_bind MAE (kcal/mol)":
+                               metrics[s].get("metal_series", {}).get("neighbours", {}).get("mae")}
                           for s in ("test", "hdev") if s in metrics])
     st.subheader("Measured by `reescreen evaluate`")
     st.dataframe(table, hide_index=True, width="stretch")
+    st.caption("Neighbouring-Ln ΔE_bind: E_bind(Ln[k+1]) − E_bind(Ln[k]) for one ligand and type, what "
+               "separating neighbours depends on; an error shared by all metals of a ligand cancels in it.")
     parity = model.directory / "parity.png"
     if parity.exists():
         st.image(str(parity), caption="Parity: predicted vs reference E_bind (kcal/mol)")

@@ -5,7 +5,7 @@ from app import figures
 from app.state import get_store
 from core.complexes import COORDINATION_TYPES
 from core.constants import ENERGY_UNITS, LEVEL_OF_THEORY, REE_METALS
-from core.model import NEW_SCAFFOLD, domain_mae, models_dir
+from core.model import NEW_SCAFFOLD, domain_mae, domain_neighbour_mae, models_dir
 from core.store import MODEL_COLUMN
 
 st.title("Results")
@@ -38,11 +38,16 @@ if view["model"].astype(bool).any():
     st.caption("`E_bind model (kcal/mol)`: the Allegro model's prediction (model in the `model` column), trained on "
                "GFN2-xTB/ALPB(water) labels, not DFT; ranks use the xTB E_bind.")
     for name in sorted({m.split("@")[0] for m in view["model"] if m}):
-        mae = domain_mae(models_dir() / name)
+        mae, neighbours = domain_mae(models_dir() / name), domain_neighbour_mae(models_dir() / name)
         if mae:
-            st.caption(f"`model domain` for {name}: measured MAE against xTB "
+            st.caption(f"`model domain` for {name}: measured E_bind MAE against xTB "
                        + "; ".join(f"{domain} {value:.1f} kcal/mol" for domain, value in mae.items())
-                       + " (test split; out-of-sample HDEV scaffold). Check predictions for new scaffolds with xTB.")
+                       + " (test split; out-of-sample HDEV scaffold)"
+                       + ("; differences between neighbouring lanthanides for one ligand: "
+                          + "; ".join(f"{domain} {value:.1f} kcal/mol" for domain, value in neighbours.items())
+                          if neighbours else "")
+                       + ". On a new scaffold the model's error is mostly an offset per ligand, so its ranking of "
+                         "metals is more reliable than its ranking of ligands: check the latter with xTB.")
     if (view["model domain"] == NEW_SCAFFOLD).any():
         st.warning("Some ligands are not C3 variants of a scaffold the model was trained on (`new scaffold`): "
                    "their model predictions are extrapolations.")

@@ -190,6 +190,22 @@ def test_hdev_is_compared_with_its_hopo_isomer_for_the_same_substituent_metal_an
     assert ref["HOPO"]["mae"] > 0  # an isomer is not its own label
 
 
+def test_an_offset_shared_by_all_metals_of_a_ligand_cancels_in_the_metal_to_metal_errors():
+    from core.evaluation import metal_series_metrics
+
+    frames = [a for a in tiny_frames() if a.info["scaffold"] == "HOPO"]  # HOPO-methyl 1L6W, one per metal
+    metals = [a.info["metal"] for a in frames]
+    ref = np.array([a.get_potential_energy() for a in frames])
+    m = metal_series_metrics(frames, ref, ref - 12.0)
+    assert m["neighbours"]["n"] == len([x for x in metals if x != "Y"]) - 1 and m["neighbours"]["mae"] == 0.0
+    assert m["within_ligand"]["n"] == len(frames) and m["within_ligand"]["mae"] == pytest.approx(0.0, abs=1e-9)
+    pred = ref - 12.0
+    pred[metals.index("Gd")] += 3.0  # one metal wrong by 3: both Gd differences are off by 3
+    m = metal_series_metrics(frames, ref, pred)
+    assert m["neighbours"]["max_error"] == pytest.approx(3.0)
+    assert m["neighbours"]["mae"] == pytest.approx(2 * 3.0 / m["neighbours"]["n"])
+
+
 def test_split_is_80_10_10_fixed_by_the_seed_with_hdev_held_out():
     frames = shipped_frames()
     a = split_frames(frames, [0.8, 0.1, 0.1], 456, "scaffold", ["HDEV"])
