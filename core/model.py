@@ -196,6 +196,14 @@ def domain_neighbour_mae(directory: str | Path) -> dict[str, float]:
     return _per_domain(directory, ("metal_series", "neighbours", "mae"))
 
 
+def new_scaffold_error_is_mostly_offset(metrics: dict | None) -> bool:
+    """True when the model's out-of-sample (HDEV) error is mostly an offset shared by all metals of a ligand:
+    the E_bind error left after removing each ligand's mean over metals is under a quarter of the raw one."""
+    hdev = (metrics or {}).get("hdev") or {}
+    pattern = (hdev.get("metal_series") or {}).get("within_ligand") or {}
+    return bool(pattern.get("n") and hdev.get("mae") and pattern["mae"] <= 0.25 * hdev["mae"])
+
+
 def load_model(path: str | Path | None = None, explicit: bool = False, force_cpu: bool = False) -> BindingModel:
     """Load a packaged model (default: the bundled one) onto the chosen device."""
     directory = resolve_model_dir(path or bundled_model_dir(), explicit=explicit)

@@ -11,6 +11,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from core.constants import LEVEL_OF_THEORY
+from core.model import new_scaffold_error_is_mostly_offset
 
 
 def _row(name: str, m: dict) -> str:
@@ -57,7 +58,7 @@ def write_model_card(model_dir: str | Path, metrics: dict) -> Path:
         "- Ligands on scaffolds other than the training ones "
         f"({', '.join(metrics.get('training_scaffolds') or ['see the dataset'])}, with any C3 group): their "
         "error is the HDEV row below, not the test row. Screening results mark them `new scaffold` in the "
-        "`model domain` column." + _new_scaffold_offset_note(metrics.get("hdev") or {}),
+        "`model domain` column." + _new_scaffold_offset_note(metrics),
         "- Coordination numbers other than 8, other charges or spin states, structures not optimised at the "
         "label's level.",
         "- Accuracy beyond its labels: the model cannot be more right than the level it learned.",
@@ -115,11 +116,12 @@ def write_model_card(model_dir: str | Path, metrics: dict) -> Path:
     return path
 
 
-def _new_scaffold_offset_note(hdev: dict) -> str:
+def _new_scaffold_offset_note(metrics: dict) -> str:
     """When the out-of-sample error is mostly shared by all metals of a ligand, say what that means for use."""
-    pattern = (hdev.get("metal_series") or {}).get("within_ligand") or {}
-    if not pattern.get("n") or not hdev.get("mae") or pattern["mae"] > 0.25 * hdev["mae"]:
+    if not new_scaffold_error_is_mostly_offset(metrics):
         return ""
+    hdev = metrics["hdev"]
+    pattern = hdev["metal_series"]["within_ligand"]
     return (f" Measured on HDEV, that error is mostly an offset per ligand (E_bind MAE {hdev['mae']:.1f}, but "
             f"{pattern['mae']:.1f} once each ligand's mean over metals is removed): the model's ranking of metals "
             "for a new ligand holds; its ranking of new ligands against each other needs xTB.")

@@ -5,7 +5,8 @@ from app import figures
 from app.state import get_store
 from core.complexes import COORDINATION_TYPES
 from core.constants import ENERGY_UNITS, LEVEL_OF_THEORY, REE_METALS
-from core.model import NEW_SCAFFOLD, domain_mae, domain_neighbour_mae, models_dir
+from core.model import (NEW_SCAFFOLD, domain_mae, domain_neighbour_mae, models_dir,
+                        new_scaffold_error_is_mostly_offset, read_metrics)
 from core.store import MODEL_COLUMN
 
 st.title("Results")
@@ -46,8 +47,10 @@ if view["model"].astype(bool).any():
                        + ("; differences between neighbouring lanthanides for one ligand: "
                           + "; ".join(f"{domain} {value:.1f} kcal/mol" for domain, value in neighbours.items())
                           if neighbours else "")
-                       + ". On a new scaffold the model's error is mostly an offset per ligand, so its ranking of "
-                         "metals is more reliable than its ranking of ligands: check the latter with xTB.")
+                       + (". On a new scaffold its error is mostly an offset per ligand, so its ranking of metals "
+                          "is more reliable than its ranking of ligands: check the latter with xTB."
+                          if new_scaffold_error_is_mostly_offset(read_metrics(models_dir() / name))
+                          else ". Check predictions for new scaffolds with xTB."))
     if (view["model domain"] == NEW_SCAFFOLD).any():
         st.warning("Some ligands are not C3 variants of a scaffold the model was trained on (`new scaffold`): "
                    "their model predictions are extrapolations.")
