@@ -1,31 +1,27 @@
 """Plotly figures of screening results.  Each takes the store's results table (``Store.results_frame``)
-and uses only rows that passed QC; energies in kcal/mol at GFN2-xTB/ALPB(water)."""
+and uses only rows that passed QC; energies in kcal/mol at the level of theory stored with them (in titles)."""
 from __future__ import annotations
 
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
-from core.complexes import COORDINATION_TYPES
-from core.constants import LEVEL_OF_THEORY, REE_METALS
+from core.chemistry.complexes import COORDINATION_TYPES
+from core.chemistry.constants import REE_METALS
+from core.storage.results import E_BIND, E_EXCHANGE, MODEL_COLUMN, levels_in, passed
 
-EXCH = "E_exchange (kcal/mol)"
-BIND = "E_bind (kcal/mol)"
+EXCH = E_EXCHANGE
+BIND = E_BIND
 TYPE_ORDER = list(COORDINATION_TYPES)
 EXCHANGE_PAIRS = list(zip(TYPE_ORDER[::-1], TYPE_ORDER[::-1][1:]))  # 1L6W→2L4W, 2L4W→3L2W, 3L2W→4L
 EXCHANGE_STEPS = [f"{a} → {b}" for a, b in EXCHANGE_PAIRS]
-
-
-def passed(df: pd.DataFrame) -> pd.DataFrame:
-    """Rows that passed QC and carry a binding energy."""
-    return df[(df["status"] == "ok") & df[BIND].notna()]
 
 
 def series_plot(df: pd.DataFrame, energy: str = EXCH) -> go.Figure:
     """Energy across the rare-earth series, one line per ligand and type."""
     return px.line(passed(df), x="metal", y=energy, color="ligand", line_dash="type", markers=True,
                    category_orders={"metal": list(REE_METALS), "type": TYPE_ORDER},
-                   title=f"Across the rare-earth series ({LEVEL_OF_THEORY})")
+                   title=f"Across the rare-earth series ({levels_in(df)})")
 
 
 def heatmap(df: pd.DataFrame, ctype: str, energy: str = EXCH) -> go.Figure:
@@ -33,7 +29,7 @@ def heatmap(df: pd.DataFrame, ctype: str, energy: str = EXCH) -> go.Figure:
     table = passed(df[df["type"] == ctype]).pivot_table(index="ligand", columns="metal", values=energy)
     table = table.reindex(columns=[m for m in REE_METALS if m in table.columns])
     return px.imshow(table, aspect="auto", color_continuous_scale="RdBu", labels={"color": energy},
-                     title=f"{energy}, {ctype} ({LEVEL_OF_THEORY})")
+                     title=f"{energy}, {ctype} ({levels_in(df)})")
 
 
 def substituent_ranking(df: pd.DataFrame, metal: str, scaffold: str, ctype: str, energy: str = BIND) -> go.Figure:
@@ -41,7 +37,7 @@ def substituent_ranking(df: pd.DataFrame, metal: str, scaffold: str, ctype: str,
     rows = passed(df[(df["metal"] == metal) & (df["scaffold"] == scaffold) & (df["type"] == ctype)])
     rows = rows.sort_values(energy)
     return px.bar(rows, x=energy, y="substituent", orientation="h",
-                  title=f"{scaffold} substituents with {metal}, {ctype} ({LEVEL_OF_THEORY})")
+                  title=f"{scaffold} substituents with {metal}, {ctype} ({levels_in(df)})")
 
 
 def selectivity_table(df: pd.DataFrame, metal_a: str, metal_b: str, ctype: str, energy: str = EXCH) -> pd.DataFrame:
@@ -84,18 +80,16 @@ def water_exchange_plot(df: pd.DataFrame, smiles: str) -> go.Figure:
     """Grouped bars of :func:`water_exchange_table`."""
     return px.bar(water_exchange_table(df, smiles), x="metal", y="ΔE (kcal/mol)", color="step", barmode="group",
                   category_orders={"metal": list(REE_METALS), "step": EXCHANGE_STEPS},
-                  title=f"Replacing two waters by one more ligand ({LEVEL_OF_THEORY})")
+                  title=f"Replacing two waters by one more ligand ({levels_in(df)})")
 
 
 def model_parity(df: pd.DataFrame) -> go.Figure:
-    """The model's prediction against the xTB E_bind of the user's own stored results (QC passed)."""
-    from core.store import MODEL_COLUMN
-
+    """The model's prediction against the computed E_bind of the user's own stored results (QC passed)."""
     rows = passed(df)
     rows = rows[rows[MODEL_COLUMN].notna()]
     fig = px.scatter(rows, x=BIND, y=MODEL_COLUMN, color="metal", symbol="type", hover_name="ligand",
                      category_orders={"metal": list(REE_METALS), "type": TYPE_ORDER},
-                     title=f"Model vs {LEVEL_OF_THEORY} on your stored results (kcal/mol)")
+                     title=f"Model vs {levels_in(df)} on your stored results (kcal/mol)")
     if not rows.empty:
         lo = float(min(rows[BIND].min(), rows[MODEL_COLUMN].min()))
         hi = float(max(rows[BIND].max(), rows[MODEL_COLUMN].max()))

@@ -3,7 +3,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.constants import ENERGY_UNITS, LEVEL_OF_THEORY
+from core.chemistry.constants import ENERGY_UNITS
+from core.levels import DEFAULT_LEVEL
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
 
@@ -17,5 +18,5 @@ navigation = st.navigation([
     st.Page(PAGES / "export.py", title="Export"),
     st.Page(PAGES / "model.py", title="Model"),
 ])
-st.sidebar.caption(f"Energies: {LEVEL_OF_THEORY}, {ENERGY_UNITS}. Not DFT.")
+st.sidebar.caption(f"Energies: {DEFAULT_LEVEL.name}, {ENERGY_UNITS}" + ("" if DEFAULT_LEVEL.is_dft else ". Not DFT."))
 navigation.run()

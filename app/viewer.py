@@ -8,7 +8,7 @@ import py3Dmol
 from ase import Atoms
 
 from app.assets import THREEDMOL_URL
-from core.geometry import coordinating_atoms, fragments, metal_index
+from core.chemistry.geometry import coordinating_atoms, fragments, metal_index
 
 STYLES = {
     "Sticks": {"stick": {"radius": 0.15}},

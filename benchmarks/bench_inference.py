@@ -16,10 +16,10 @@ import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from core.evaluation import evaluation_splits  # noqa: E402
-from core.model import bundled_model_dir, load_model  # noqa: E402
-from core.settings import FAST  # noqa: E402
-from core.xtb import single_point_xtb  # noqa: E402
+from core.model.evaluation import evaluation_splits  # noqa: E402
+from core.model.inference import bundled_model_dir, load_model  # noqa: E402
+from core.pipeline.settings import FAST  # noqa: E402
+from core.levels import DEFAULT_LEVEL  # noqa: E402
 
 
 def main() -> int:
@@ -56,8 +56,8 @@ def main() -> int:
             rates.append(len(frames) / (time.perf_counter() - start))
         print(f"  model, batch {batch:2d}: {statistics.median(rates):7.1f} complexes/s (median of {args.repeats})"
               + (f"; {statistics.median(rates) / plain_rate:.2f}x the unmodified contraction" if batch == 1 else ""))
-    from core.model import predict_on_cluster
-    from core.runner import make_client
+    from core.model.inference import predict_on_cluster
+    from core.pipeline.runner import make_client
 
     with make_client(n_workers=os.cpu_count()) as client:
         predict_on_cluster(client, model, frames[: 4 * os.cpu_count()], chunk=4)  # load the model on every worker
@@ -72,7 +72,7 @@ def main() -> int:
     times = []
     for atoms in subset:
         start = time.perf_counter()
-        single_point_xtb(atoms, int(atoms.info["charge"]), FAST)
+        DEFAULT_LEVEL.single_point(atoms, int(atoms.info["charge"]), FAST)
         times.append(time.perf_counter() - start)
     print(f"  GFN2-xTB/ALPB(water) single point (tblite), same structures: {1 / statistics.median(times):7.2f} "
           f"complexes/s (median {statistics.median(times):.2f} s over {len(subset)})")
@@ -80,12 +80,12 @@ def main() -> int:
 
 
 def _unmodified(model):
-    """The same network as nequip loads it, without :func:`core.contraction.contract_with_matmul`."""
+    """The same network as nequip loads it, without :func:`core.model.contraction.contract_with_matmul`."""
     from dataclasses import replace
 
     from nequip.model.saved_models.load_utils import load_saved_model
 
-    from core.model import PACKAGE_FILE
+    from core.model.inference import PACKAGE_FILE
 
     return replace(model, module=load_saved_model(str(model.directory / PACKAGE_FILE)).eval())
 

@@ -21,12 +21,12 @@ from pathlib import Path
 
 from dask.distributed import Client
 
-from core.complexes import COORDINATION_TYPES
-from core.constants import REE_METALS
-from core.ligands import library_ligand
-from core.runner import run_screen
-from core.settings import FAST
-from core.store import Store
+from core.chemistry.complexes import COORDINATION_TYPES
+from core.chemistry.constants import REE_METALS
+from core.chemistry.ligands import library_ligand
+from core.pipeline.runner import run_screen
+from core.pipeline.settings import FAST
+from core.storage.store import Store
 
 BIN = Path(sys.executable).parent
 

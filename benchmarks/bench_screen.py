@@ -18,12 +18,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from core.complexes import COORDINATION_TYPES, architector_input, complex_charge
-from core.constants import REE_METALS
-from core.ligands import library_ligand
-from core.runner import make_client, run_screen
-from core.settings import get_settings
-from core.store import Store
+from core.storage.results import results_frame
+from core.chemistry.complexes import COORDINATION_TYPES, architector_input, complex_charge
+from core.chemistry.constants import REE_METALS
+from core.chemistry.ligands import library_ligand
+from core.pipeline.runner import make_client, run_screen
+from core.pipeline.settings import get_settings
+from core.storage.store import Store
 
 
 def naive_metal(ligand, ctype_name: str, metal: str, settings) -> dict:
@@ -34,7 +35,6 @@ def naive_metal(ligand, ctype_name: str, metal: str, settings) -> dict:
     import numpy as np
     from architector import build_complex
 
-    from core.xtb import optimise_xtb
 
     ctype = COORDINATION_TYPES[ctype_name]
     inp = architector_input(ligand, ctype, settings)
@@ -52,7 +52,7 @@ def naive_metal(ligand, ctype_name: str, metal: str, settings) -> dict:
     atoms.set_initial_charges(None)
     atoms.set_initial_magnetic_moments(None)
     t1 = time.process_time()
-    res = optimise_xtb(atoms, complex_charge(ligand.charge, ctype), settings)
+    res = settings.level_of_theory.optimise(atoms, complex_charge(ligand.charge, ctype), settings)
     return {"metal": metal, "ctype": ctype_name, "architector_s": t_arch, "optimise_s": time.process_time() - t1,
             "steps": res.n_steps, "ok": True}
 
@@ -75,13 +75,13 @@ def main() -> None:
     t0 = time.perf_counter()
     client = make_client(n_workers=args.workers)
     n_workers = len(client.scheduler_info()["workers"])
-    client.run(lambda: __import__("core.tasks"))  # imports are not the engine's work
+    client.run(lambda: __import__("core.pipeline.tasks"))  # imports are not the engine's work
     cluster_s = time.perf_counter() - t0
     print(f"ligand {ligand.name} {ligand.smiles}; {len(REE_METALS)} metals x {len(types)} types; settings "
           f"{settings.name}; {n_workers} worker processes (cluster start {cluster_s:.1f} s)")
 
     cold = run_screen(ligand, store, client, settings, REE_METALS, types)
-    df = store.results_frame()
+    df = results_frame(store)
     print(f"\nCOLD   wall {cold.wall_s:7.1f} s   ({cold.computed} tasks; {cold.failed} failed, "
           f"{cold.qc_failed} QC-flagged, {df['E_bind (kcal/mol)'].notna().sum()} of 64 with E_bind)")
     cpu = sum(cold.stage_s.values())

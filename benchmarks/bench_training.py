@@ -1,4 +1,4 @@
-"""Training-step time of the bundled network: Allegro's own contraction vs ``core.contraction``.
+"""Training-step time of the bundled network: Allegro's own contraction vs ``core.model.contraction``.
 
 A training step here is what nequip-train does per batch on CPU: forward, backward, Adam step, on batches
 of 4 complexes from the shipped dataset (the config's ``train_batch_size``), one torch thread.
@@ -19,9 +19,9 @@ import torch  # noqa: E402
 from nequip.data import AtomicDataDict  # noqa: E402
 from nequip.model.saved_models.load_utils import load_saved_model  # noqa: E402
 
-from core.contraction import contract_with_matmul  # noqa: E402
-from core.evaluation import evaluation_splits  # noqa: E402
-from core.model import PACKAGE_FILE, bundled_model_dir, load_model  # noqa: E402
+from core.model.contraction import contract_with_matmul  # noqa: E402
+from core.model.evaluation import evaluation_splits  # noqa: E402
+from core.model.inference import PACKAGE_FILE, bundled_model_dir, load_model  # noqa: E402
 
 
 def step_times(net, batches, repeats: int) -> float:
@@ -63,7 +63,7 @@ def main() -> int:
     print(f"{len(batches)} batches of {args.batch_size} complexes (mean {atoms:.0f} atoms), 1 torch thread, "
           f"forward + backward + Adam, median of {args.repeats}:")
     print(f"  Allegro's own contraction:     {plain * 1e3:7.1f} ms/step")
-    print(f"  core.contraction (batched mm): {fast * 1e3:7.1f} ms/step   speed-up {plain / fast:.2f}x")
+    print(f"  core.model.contraction (batched mm): {fast * 1e3:7.1f} ms/step   speed-up {plain / fast:.2f}x")
     print(f"  projected epoch of 4,700 training complexes: {4700 / args.batch_size * plain / 60:.1f} min vs "
           f"{4700 / args.batch_size * fast / 60:.1f} min (steps only)")
     return 0

@@ -1,4 +1,4 @@
-"""reescreen core: ligands, complexes, GFN2-xTB, QC, binding energies, store and Dask runner.
+"""reescreen core: chemistry, levels of theory, the screening pipeline, storage and results, the model, the CLI.
 
 Importable without Streamlit; the app and the CLI are thin layers over it.
 """

@@ -31,9 +31,9 @@ def slurm_cluster(queue: str, venv: str, account: str | None = None, cores: int 
 
 
 def main() -> int:
-    from core.dataset import dataset_grid, build_dataset
-    from core.settings import get_settings
-    from core.store import Store
+    from core.pipeline.dataset import dataset_grid, build_dataset
+    from core.pipeline.settings import get_settings
+    from core.storage.store import Store
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--queue", required=True)

@@ -2,8 +2,8 @@
 import streamlit as st
 
 from app.state import current_ligand, set_current_ligand
-from core.depiction import ligand_svg
-from core.ligands import (SCAFFOLDS, SUBSTITUENTS, LigandError, assemble_smiles, deprotonate_chelating_groups,
+from core.chemistry.depiction import ligand_svg
+from core.chemistry.ligands import (SCAFFOLDS, SUBSTITUENTS, LigandError, assemble_smiles, deprotonate_chelating_groups,
                           library_ligand, make_ligand, parse_donor_pair)
 
 st.title("Design a ligand")

@@ -3,11 +3,11 @@ import pandas as pd
 import streamlit as st
 
 from app.state import get_job_manager
-from core.complexes import COORDINATION_TYPES
-from core.constants import REE_METALS
-from core.ligands import SCAFFOLDS, SUBSTITUENTS, library_ligand
-from core.settings import PRESETS
-from core.uploads import MAX_ROWS, MAX_UPLOAD_BYTES, UploadError, parse_ligand_table
+from core.chemistry.complexes import COORDINATION_TYPES
+from core.chemistry.constants import REE_METALS
+from core.chemistry.ligands import SCAFFOLDS, SUBSTITUENTS, library_ligand
+from core.pipeline.settings import PRESETS
+from core.chemistry.uploads import MAX_ROWS, MAX_UPLOAD_BYTES, UploadError, parse_ligand_table
 
 st.title("Library screening")
 source = st.radio("Ligands", ["Scaffolds × substituents", "Upload CSV"], horizontal=True, key="lib_source")

@@ -3,15 +3,16 @@ import pandas as pd
 import streamlit as st
 
 from app.figures import model_parity, per_metal_error
-from app.state import get_model, get_store
-from core.model import ModelError, available_models, models_dir
-from core.store import MODEL_COLUMN
+from app.state import get_model, get_store, results_table
+from core.levels import DEFAULT_LEVEL
+from core.model.inference import ModelError, available_models, models_dir
+from core.storage.results import MODEL_COLUMN
 
 st.title("Model")
 models = available_models()
 if not models:
     st.info(f"No model is shipped in {models_dir()} yet. Every other page works without one; results then "
-            "carry GFN2-xTB binding energies only. Train one with `reescreen train configs/allegro-binding.yaml` "
+            f"carry {DEFAULT_LEVEL.short_name} binding energies only. Train one with `reescreen train configs/allegro-binding.yaml` "
             "(see the README).")
     st.stop()
 
@@ -56,15 +57,15 @@ else:
 
 st.subheader("On your results")
 store = get_store()
-df = store.results_frame()
+df = results_table()
 if st.button("Predict every stored complex", key="model_predict_all",
              help="Adds the model's E_bind to every QC-passed result that has none from this model."):
-    from core.predict import add_model_predictions
+    from core.model.predict import add_model_predictions
 
     with st.spinner("Predicting…"):
         n = add_model_predictions(store, model)
     st.success(f"{n} complexes predicted by {model.name}.")
-    df = store.results_frame()
+    df = results_table()
 if not df.empty and df[MODEL_COLUMN].notna().any():
     st.plotly_chart(model_parity(df), key="model_parity_results")
 else:

@@ -2,19 +2,21 @@
 import streamlit as st
 
 from app import figures
-from app.state import get_store
-from core.complexes import COORDINATION_TYPES
-from core.constants import ENERGY_UNITS, LEVEL_OF_THEORY, REE_METALS
-from core.model import (NEW_SCAFFOLD, domain_mae, domain_neighbour_mae, models_dir,
-                        new_scaffold_error_is_mostly_offset, read_metrics)
-from core.store import MODEL_COLUMN
+from app.state import results_table
+from core.chemistry.complexes import COORDINATION_TYPES
+from core.chemistry.constants import ENERGY_UNITS, REE_METALS
+from core.model.inference import NEW_SCAFFOLD, model_domain_text, models_dir
+from core.storage.records import OK
+from core.storage.results import MODEL_COLUMN, MODEL_DOMAIN, ROW_ID, levels_in
+
+MAX_PLOTTED_LIGANDS = 30
 
 st.title("Results")
-st.caption(f"All energies {LEVEL_OF_THEORY}, {ENERGY_UNITS}. E_bind = E_complex − E_ion − Σ E_ligand; "
+df = results_table()
+st.caption(f"All energies {levels_in(df)}, {ENERGY_UNITS}. E_bind = E_complex − E_ion − Σ E_ligand; "
            "E_exchange is against [M(H₂O)₈]³⁺ and is the one to compare metals with (the bare-ion "
            "reference cancels). Failed and QC-flagged complexes are listed with their reason, never ranked.")
 
-df = get_store().results_frame()
 if df.empty:
     st.info("No results yet. Screen a ligand first.")
     st.stop()
@@ -29,33 +31,26 @@ if ligands:
 if types:
     view = view[view["type"].isin(types)]
 if not show_flagged:
-    view = view[view["status"] == "ok"]
+    view = view[view["status"] == OK]
 
 energy_format = {c: st.column_config.NumberColumn(c, format="%.1f") for c in view.columns if "kcal/mol" in c}
-hidden = ["row_id"] + ([MODEL_COLUMN, "model", "model domain"] if view[MODEL_COLUMN].isna().all() else [])
+hidden = [ROW_ID] + ([MODEL_COLUMN, "model", MODEL_DOMAIN] if view[MODEL_COLUMN].isna().all() else [])
 st.dataframe(view.drop(columns=hidden), hide_index=True, width="stretch", column_config=energy_format)
-st.write(f"{len(view)} complexes; {int((view['status'] != 'ok').sum())} failed or QC-flagged.")
+st.write(f"{len(view)} complexes; {int((view['status'] != OK).sum())} failed or QC-flagged.")
 if view["model"].astype(bool).any():
-    st.caption("`E_bind model (kcal/mol)`: the Allegro model's prediction (model in the `model` column), trained on "
-               "GFN2-xTB/ALPB(water) labels, not DFT; ranks use the xTB E_bind.")
+    st.caption(f"`{MODEL_COLUMN}`: the Allegro model's prediction (model in the `model` column), trained on "
+               f"{levels_in(view)} labels, not DFT; ranks use the computed E_bind.")
     for name in sorted({m.split("@")[0] for m in view["model"] if m}):
-        mae, neighbours = domain_mae(models_dir() / name), domain_neighbour_mae(models_dir() / name)
-        if mae:
-            st.caption(f"`model domain` for {name}: measured E_bind MAE against xTB "
-                       + "; ".join(f"{domain} {value:.1f} kcal/mol" for domain, value in mae.items())
-                       + " (test split; out-of-sample HDEV scaffold)"
-                       + ("; differences between neighbouring lanthanides for one ligand: "
-                          + "; ".join(f"{domain} {value:.1f} kcal/mol" for domain, value in neighbours.items())
-                          if neighbours else "")
-                       + (". On a new scaffold its error is mostly an offset per ligand, so its ranking of metals "
-                          "is more reliable than its ranking of ligands: check the latter with xTB."
-                          if new_scaffold_error_is_mostly_offset(read_metrics(models_dir() / name))
-                          else ". Check predictions for new scaffolds with xTB."))
-    if (view["model domain"] == NEW_SCAFFOLD).any():
+        st.caption(f"`{MODEL_DOMAIN}` for {name}: " + model_domain_text(models_dir() / name))
+    if (view[MODEL_DOMAIN] == NEW_SCAFFOLD).any():
         st.warning("Some ligands are not C3 variants of a scaffold the model was trained on (`new scaffold`): "
                    "their model predictions are extrapolations.")
 
 if figures.passed(view).empty:
+    st.stop()
+n_ligands = view["ligand"].nunique()
+if n_ligands > MAX_PLOTTED_LIGANDS:  # one trace per ligand: thousands of traces freeze the browser
+    st.info(f"{n_ligands} ligands in the table: choose up to {MAX_PLOTTED_LIGANDS} under Ligands to plot them.")
     st.stop()
 energy = st.radio("Energy", [figures.EXCH, figures.BIND], horizontal=True, key="results_energy")
 present_types = [t for t in COORDINATION_TYPES if t in set(view["type"])]
@@ -83,7 +78,7 @@ with select:
     metal_b = c2.selectbox("Metal B", present_metals, index=len(present_metals) - 1, key="sel_b")
     stype = c3.selectbox("Type", present_types, key="sel_type")
     st.caption("Selectivity uses the exchange energy by default: E_bind differences between metals carry the "
-               "bare-ion reference error of ALPB.")
+               "bare-ion reference error of the implicit solvent.")
     st.plotly_chart(figures.selectivity_plot(view, metal_a, metal_b, stype, energy), width="stretch")
     st.dataframe(figures.selectivity_table(view, metal_a, metal_b, stype, energy), hide_index=True)
 with water:

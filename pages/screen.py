@@ -1,11 +1,11 @@
 """Screen: queue the current ligand against chosen metals and coordination types; follow progress."""
 import streamlit as st
 
-from app.state import current_ligand, get_job_manager, get_store
-from core.complexes import COORDINATION_TYPES
-from core.constants import ENERGY_UNITS, LEVEL_OF_THEORY, REE_METALS
-from core.settings import PRESETS
-from core.store import MODEL_COLUMN
+from app.state import current_ligand, get_job_manager, results_table
+from core.chemistry.complexes import COORDINATION_TYPES
+from core.chemistry.constants import ENERGY_UNITS, REE_METALS
+from core.pipeline.settings import PRESETS
+from core.storage.results import E_BIND, E_EXCHANGE, LEVEL, MODEL_COLUMN, levels_in
 
 st.title("Screen")
 ligand = current_ligand()
@@ -43,13 +43,15 @@ def job_panel() -> None:
         if job.error:
             st.error(f"Job {job.id}: {job.error} (a rerun computes only what is missing)")
     newest = jobs[0]
-    df = get_store().results_frame([newest.ligand.smiles], newest.settings, newest.metals, newest.ctypes)
-    st.caption(f"Finished complexes of job {newest.id} ({LEVEL_OF_THEORY}, {ENERGY_UNITS})")
-    columns = ["rank", "metal", "type", "E_bind (kcal/mol)", "E_exchange (kcal/mol)", "qc", "reason"]
+    df = results_table()
+    df = df[(df["smiles"] == newest.ligand.smiles) & (df["settings"] == newest.settings.name)
+            & (df[LEVEL] == newest.settings.level) & df["metal"].isin(newest.metals) & df["type"].isin(newest.ctypes)]
+    st.caption(f"Finished complexes of job {newest.id} ({levels_in(df)}, {ENERGY_UNITS})")
+    columns = ["rank", "metal", "type", E_BIND, E_EXCHANGE, "qc", "reason"]
     if df[MODEL_COLUMN].notna().any():
         columns.insert(4, MODEL_COLUMN)
         st.caption(f"{MODEL_COLUMN}: Allegro prediction ({', '.join(sorted(set(df['model']) - {''}))}), trained on "
-                   f"{LEVEL_OF_THEORY} labels; see the Model page.")
+                   f"{levels_in(df)} labels; see the Model page.")
     st.dataframe(df[columns], hide_index=True, width="stretch",
                  column_config={c: st.column_config.NumberColumn(c, format="%.1f") for c in columns if "kcal" in c})
 

@@ -22,7 +22,7 @@ DATA = ROOT / "data" / "dataset"
 
 @pytest.fixture(scope="session")
 def hopo_methyl():
-    from core.ligands import library_ligand
+    from core.chemistry.ligands import library_ligand
 
     return library_ligand("HOPO", "methyl")
 
@@ -31,7 +31,7 @@ def hopo_methyl():
 def client():
     import types
 
-    from core.runner import make_client
+    from core.pipeline.runner import make_client
 
     # Spawned workers re-run the parent's __main__ file; under AppTest that can be a page script.
     main = sys.modules["__main__"]
@@ -47,13 +47,24 @@ def client():
 @pytest.fixture(scope="session")
 def small_screen(tmp_path_factory, client, hopo_methyl):
     """HOPO-methyl × {La, Lu} × 1 L + 6 H2O at fast settings, in a real SQLite store."""
-    from core.runner import run_screen
-    from core.settings import FAST
-    from core.store import Store
+    from core.pipeline.runner import run_screen
+    from core.pipeline.settings import FAST
+    from core.storage.store import Store
 
     path = tmp_path_factory.mktemp("store") / "small.db"
     summary = run_screen(hopo_methyl, Store(path), client, FAST, SMALL_METALS, SMALL_TYPES)
     return path, summary
+
+
+@pytest.fixture(scope="session")
+def la_complex(small_screen, hopo_methyl):
+    """The optimised La complex of the small screen, as a Record."""
+    from core.pipeline.settings import FAST
+    from core.storage.records import Kind
+    from core.storage.store import Store
+
+    store = Store(small_screen[0])
+    return store.record(store.get(Kind.COMPLEX, FAST, ligand=hopo_methyl.smiles, metal="La", ctype="1L6W"))
 
 
 @pytest.fixture
@@ -67,7 +78,7 @@ def small_store_copy(small_screen, tmp_path):
 def store_a_complex_passed_by_an_older_qc(store, metal: str) -> int:
     """Give the small store's HOPO-methyl 1L6W complex of ``metal`` a water that lost a proton, stored as if
     QC version 1 had passed it (status ok, no ``qc_version``).  Returns its row id."""
-    from core.settings import FAST
+    from core.pipeline.settings import FAST
 
     row = store.get("complex", FAST, ligand="CNC(=O)c1ccc(C)c(=O)n1[O-]", metal=metal, ctype="1L6W")
     atoms = row.toatoms()
@@ -77,7 +88,7 @@ def store_a_complex_passed_by_an_older_qc(store, metal: str) -> int:
         sum(symbols[k] == "H" and atoms.get_distance(j, k) < 1.1 for k in range(len(atoms))) == 2
         for j in range(len(atoms))))
     atoms.positions[water_h] += [5.0, 5.0, 5.0]
-    store.db.update(row.id, atoms=atoms, delete_keys=["qc_version"])
+    store.update(row.id, atoms=atoms, delete_keys=("qc_version",))
     return row.id
 
 
@@ -96,9 +107,9 @@ def tiny_frames() -> list:
 @functools.lru_cache(maxsize=1)
 def shipped_frames() -> tuple:
     """Every frame of the shipped dataset, read once per test session (do not modify them)."""
-    from core.dataset import read_dataset
+    from core.storage.extxyz import read_frames
 
-    return tuple(read_dataset(DATA))
+    return tuple(read_frames(DATA))
 
 
 @functools.lru_cache(maxsize=1)

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from core.storage.results import frames_for_rows, results_frame
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,8 +70,8 @@ def test_results_page_without_results_says_so(tmp_path, monkeypatch):
 
 
 def test_depiction_labels_both_donor_atoms():
-    from core.depiction import ligand_svg
-    from core.ligands import library_ligand
+    from core.chemistry.depiction import ligand_svg
+    from core.chemistry.ligands import library_ligand
 
     svg = ligand_svg(library_ligand("HOPO", "methyl"))
     assert svg.startswith("<?xml") and "</svg>" in svg
@@ -88,7 +89,7 @@ def test_screen_job_runs_in_the_background_and_shows_rows_as_they_finish(small_s
     import time
 
     from app.state import get_job_manager, get_store
-    from core.ligands import library_ligand
+    from core.chemistry.ligands import library_ligand
 
     monkeypatch.setenv("REESCREEN_DB", str(small_store_copy))
     get_store.clear()
@@ -126,22 +127,22 @@ def test_export_top_n_per_metal_gives_a_formula_safe_csv_with_units(small_screen
     assert not at.exception
     at.number_input(key="export_n").set_value(1).run()
     assert "2 complexes selected" in at.markdown[0].value
-    from core.store import results_csv
+    from core.storage.results import results_csv
 
-    chosen = get_store().results_frame()
+    chosen = results_frame(get_store())
     text = results_csv(chosen)
     assert text.splitlines()[0].endswith("kcal/mol at GFN2-xTB/ALPB(water)")
     assert len(pd.read_csv(io.StringIO(text), comment="#")) == 2
-    frames = get_store().frames_for_rows(chosen["row_id"])
+    frames = frames_for_rows(get_store(), chosen["row_id"])
     assert [a.info["metal"] for a in frames] == list(chosen["metal"])
 
 
 def test_structure_view_loads_3dmol_from_this_server_and_marks_metal_and_donors(small_screen):
     from app.viewer import complex_view_html, donor_atoms
-    from core.store import Store
+    from core.storage.store import Store
 
     store = Store(small_screen[0])
-    for frame in store.frames_for_rows(store.results_frame()["row_id"]):
+    for frame in frames_for_rows(store, results_frame(store)["row_id"]):
         donors = donor_atoms(frame)
         # 1 bidentate ligand (N-oxide O and carbonyl O) + 6 waters; never the N of the N–O⁻ group
         assert len(donors) == 8 and {frame[i].symbol for i in donors} == {"O"}

@@ -3,22 +3,20 @@ import numpy as np
 import pytest
 from ase import Atoms
 
-from core.complexes import AQUA, COORDINATION_TYPES, complex_charge, swap_metal
-from core.constants import LEVEL_OF_THEORY, SHANNON_RADIUS_CN8
-from core.energies import binding_energy, complex_binding_energy, exchange_energy
-from core.geometry import coordinating_atoms, fragments, metal_index
-from core.qc import check_complex
-from core.settings import FAST
-from core.store import Store
-from core.tasks import FAILED, OK, compute_ion_reference, compute_water_reference
+from core.storage.results import results_frame
+from core.chemistry.complexes import AQUA, COORDINATION_TYPES, complex_charge, swap_metal
+from core.chemistry.constants import SHANNON_RADIUS_CN8
+from core.levels import DEFAULT_LEVEL
+from core.chemistry.energies import binding_energy, complex_binding_energy, exchange_energy
+from core.chemistry.geometry import coordinating_atoms, fragments, metal_index
+from core.chemistry.qc import check_complex
+from core.pipeline.settings import FAST
+from core.storage.store import Store
+from core.storage.records import FAILED, OK
+from core.pipeline.tasks import compute_ion_reference, compute_water_reference
 
 ONE_L = COORDINATION_TYPES["1L6W"]
 
-
-@pytest.fixture(scope="module")
-def la_complex(small_screen, hopo_methyl):
-    store = Store(small_screen[0])
-    return store.record(store.get("complex", FAST, ligand=hopo_methyl.smiles, metal="La", ctype="1L6W"))
 
 
 def test_complex_charges_follow_ligand_charge():
@@ -30,9 +28,9 @@ def test_complex_charges_follow_ligand_charge():
 def test_small_screen_finishes_with_every_complex_passing_qc(small_screen):
     path, summary = small_screen
     assert summary.errors == [] and summary.failed == 0 and summary.qc_failed == 0
-    df = Store(path).results_frame()
+    df = results_frame(Store(path))
     assert sorted(df["metal"]) == ["La", "Lu"]
-    assert (df["qc"] == "passed").all() and (df["level of theory"] == LEVEL_OF_THEORY).all()
+    assert (df["qc"] == "passed").all() and (df["level of theory"] == DEFAULT_LEVEL.name).all()
     assert df["E_bind (kcal/mol)"].notna().all() and df["E_exchange (kcal/mol)"].notna().all()
 
 
@@ -95,10 +93,10 @@ def test_qc_catches_a_water_leaving_the_first_shell(la_complex, hopo_methyl):
 
 def test_qc_catches_a_proton_moved_from_the_c3_group_onto_a_catecholate_donor():
     # xTB does this to some CAM complexes with acidic C3 groups; the standard InChIKey cannot see it
-    from core.dataset import read_dataset
+    from core.storage.extxyz import read_frames
     from tests.conftest import DATA
 
-    cam_oh = next(a for a in read_dataset(DATA / "reescreen-gfn2xtb-train-000.extxyz.gz")
+    cam_oh = next(a for a in read_frames(DATA / "reescreen-gfn2xtb-train-000.extxyz.gz")
                   if a.info["scaffold"] == "CAM" and a.info["substituent"] == "hydroxyl" and a.info["type"] == "1L6W")
     ctype, smiles = COORDINATION_TYPES["1L6W"], cam_oh.info["ligand"]
     assert check_complex(cam_oh, smiles, -2, ctype).passed
@@ -141,7 +139,7 @@ def test_stored_binding_energies_match_the_stored_references(small_screen, hopo_
 
 def test_every_stored_energy_carries_level_of_theory_and_units(small_screen):
     for row in Store(small_screen[0]).rows():
-        assert row.level_of_theory == LEVEL_OF_THEORY and row.units == "kcal/mol"
+        assert row.level_of_theory == DEFAULT_LEVEL.name and row.units == "kcal/mol"
 
 
 def test_lanthanide_ions_run_closed_shell_with_4f_in_core():
@@ -163,7 +161,8 @@ def test_water_reference_is_a_bent_molecule():
 
 
 def test_swap_starts_from_the_best_available_structure():
-    from core.tasks import QC_FAILED, Record, choose_swap_start
+    from core.pipeline.tasks import choose_swap_start
+    from core.storage.records import QC_FAILED, Record
 
     atoms = Atoms("La")
     prev_ok = Record("complex", metal="Nd", atoms=atoms)
@@ -184,9 +183,9 @@ def test_architector_stopped_at_its_time_limit_is_stored_with_its_reason_and_not
         small_store_copy, client, hopo_methyl):
     """A real Architector run that hits the template time limit: its complexes are stored as failures with
     the reason, the stored 1 L + 6 H2O results keep their rows, and a rerun computes nothing twice."""
-    from core.runner import run_screen
-    from core.settings import FAST
-    from core.store import Store
+    from core.pipeline.runner import run_screen
+    from core.pipeline.settings import FAST
+    from core.storage.store import Store
 
     store = Store(small_store_copy)
     before = {r.metal: r.id for r in store.db.select(kind="complex", ctype="1L6W", ligand=hopo_methyl.smiles)}
@@ -194,7 +193,7 @@ def test_architector_stopped_at_its_time_limit_is_stored_with_its_reason_and_not
     assert impatient.fingerprint() == FAST.fingerprint()  # a time limit does not change results
     summary = run_screen(hopo_methyl, store, client, impatient, ["La", "Lu"], ["1L6W", "2L4W"])
     assert summary.cached == 2 and not summary.errors
-    df = store.results_frame([hopo_methyl.smiles])
+    df = results_frame(store, [hopo_methyl.smiles])
     failed = df[df["type"] == "2L4W"]
     assert len(failed) == 2 and (failed["status"] == "failed").all()
     assert failed["reason"].str.contains("did not finish the La 2L4W template within 1 s").all()

@@ -8,10 +8,11 @@ import ase.io
 import pandas as pd
 import pytest
 
+from core.storage.results import export_csv, results_frame
 from core.cli import main
-from core.runner import run_screen
-from core.settings import FAST, THOROUGH
-from core.store import Store, package_versions
+from core.pipeline.runner import run_screen
+from core.pipeline.settings import FAST, THOROUGH
+from core.storage.store import Store, package_versions
 from tests.conftest import store_a_complex_passed_by_an_older_qc
 
 BIN = Path(sys.executable).parent
@@ -71,7 +72,7 @@ def test_rescreening_rechecks_complexes_an_older_qc_passed_without_recomputing_t
     lu = store_a_complex_passed_by_an_older_qc(store, "Lu")
     summary = run_screen(hopo_methyl, store, client, FAST, ["La", "Lu"], ["1L6W"])
     assert summary.computed == 0
-    df = store.results_frame().set_index("metal")
+    df = results_frame(store).set_index("metal")
     assert df.loc["Lu", "qc"] == "failed" and "proton" in df.loc["Lu", "reason"] and pd.isna(df.loc["Lu", "rank"])
     assert df.loc["La", "qc"] == "passed" and df.loc["La", "rank"] == 1
     assert store.db.get(id=lu).qc_version >= 2
@@ -110,7 +111,7 @@ def test_extxyz_export_one_frame_per_complex_with_binding_energy(small_screen, t
     out = tmp_path / "set.xyz"
     assert main(["export", str(out), "--db", str(small_screen[0])]) == 0
     frames = ase.io.read(out, index=":")
-    df = Store(small_screen[0]).results_frame()
+    df = results_frame(Store(small_screen[0]))
     assert len(frames) == len(df) == 2
     for atoms in frames:
         row = df[(df["metal"] == atoms.info["metal"])].iloc[0]
@@ -121,16 +122,16 @@ def test_extxyz_export_one_frame_per_complex_with_binding_energy(small_screen, t
 
 
 def test_csv_export_neutralises_spreadsheet_formulas(small_store_copy, tmp_path):
-    from core.store import neutralise_formula
+    from core.storage.results import neutralise_formula
 
     assert neutralise_formula("=HYPERLINK(\"x\")") == "'=HYPERLINK(\"x\")"
     assert neutralise_formula("@SUM(A1)") == "'@SUM(A1)" and neutralise_formula("CCO") == "CCO"
     assert neutralise_formula(-1234.5) == -1234.5  # numbers stay numbers
     store = Store(small_store_copy)
     row = next(store.rows(kind="complex", metal="Lu", ctype="1L6W"))
-    store.db.update(row.id, ligand_name="=cmd|' /C calc'!A0")
+    store.update(row.id, ligand_name="=cmd|' /C calc'!A0")
     out = tmp_path / "x.csv"
-    store.export_csv(out)
+    export_csv(store, out)
     df = pd.read_csv(out, comment="#")
     assert "'=cmd|' /C calc'!A0" in set(df["ligand"])
     assert not any(str(v).startswith("=") for v in df.select_dtypes(exclude="number").to_numpy().ravel())
@@ -140,9 +141,9 @@ def test_csv_export_neutralises_spreadsheet_formulas(small_store_copy, tmp_path)
 WRITER = """
 import sys
 from ase.build import molecule
-from core.settings import FAST
-from core.store import Store
-from core.tasks import Record
+from core.pipeline.settings import FAST
+from core.storage.store import Store
+from core.storage.records import Record
 store = Store(sys.argv[1])
 for i in range(int(sys.argv[3])):
     store.save(Record("ligand", ligand=f"writer{sys.argv[2]}-{i}", energy=-float(i), atoms=molecule("H2O")), FAST)
@@ -168,7 +169,7 @@ def test_store_survives_two_writers_at_once(tmp_path):
 def test_lock_file_left_by_a_killed_writer_does_not_block_the_store(small_store_copy):
     """A process SIGKILLed mid-write leaves ASE's `<db>.lock` behind; the store must not wait on it."""
     Path(str(small_store_copy) + ".lock").write_text("")
-    code = ("from core.store import Store; from core.settings import FAST; from core.tasks import Record; "
+    code = ("from core.storage.store import Store; from core.pipeline.settings import FAST; from core.storage.records import Record; "
             f"s = Store({str(small_store_copy)!r}); "
             "print(s.save(Record('ligand', ligand='[O-]c1ccccc1[O-]', energy=-1.0), FAST))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

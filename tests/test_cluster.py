@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from core.ligands import library_ligand
-from core.runner import make_client, run_screen
-from core.settings import FAST
-from core.store import Store
+from core.storage.results import results_frame
+from core.chemistry.ligands import library_ligand
+from core.pipeline.runner import make_client, run_screen
+from core.pipeline.settings import FAST
+from core.storage.store import Store
 
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
@@ -79,7 +80,7 @@ def test_small_job_runs_on_an_existing_scheduler_and_worker(scheduler, small_sto
         assert summary.cached == 2 and summary.errors == []
         # Y: complex + ion + aqua ion; nothing for La and Lu, which the store already had
         assert summary.computed == 3
-        df = Store(small_store_copy).results_frame(metals=["Y"])
+        df = results_frame(Store(small_store_copy), metals=["Y"])
         assert len(df) == 1 and df["E_bind (kcal/mol)"].notna().all()
     finally:
         worker.kill()
@@ -130,7 +131,7 @@ def test_killed_worker_then_killed_client_lose_nothing_and_compute_nothing_twice
 
 
 def test_swaps_chain_along_the_series_from_the_nearest_available_metal():
-    from core.runner import _series_starts
+    from core.pipeline.runner import _series_starts
 
     submitted = []
 

@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from core.dataset import dataset_grid, read_dataset, write_dataset
-from core.ligands import SUBSTITUENTS
-from core.settings import FAST
-from core.store import Store
+from core.storage.results import results_frame
+from core.pipeline.dataset import dataset_grid, write_dataset
+from core.storage.extxyz import read_frames
+from core.chemistry.ligands import SUBSTITUENTS
+from core.pipeline.settings import FAST
+from core.storage.store import Store
 from tests.conftest import store_a_complex_passed_by_an_older_qc
 
 BIN = Path(sys.executable).parent
@@ -31,9 +33,9 @@ def test_grid_is_the_papers_grid_plus_hdev_out_of_sample():
 def test_shards_round_trip_with_energies_labels_and_provenance(small_store_copy, tmp_path):
     store = Store(small_store_copy)
     prov = write_dataset(store, FAST, dataset_grid(**SMALL), tmp_path / "ds", ["La", "Lu"])
-    frames = read_dataset(tmp_path / "ds")
+    frames = read_frames(tmp_path / "ds")
     assert len(frames) == 2 == prov["counts"]["train"]["included"]
-    df = store.results_frame()
+    df = results_frame(store)
     for atoms in frames:
         row = df[df["metal"] == atoms.info["metal"]].iloc[0]
         assert atoms.get_potential_energy() == pytest.approx(row["E_bind (kcal/mol)"])
@@ -51,11 +53,11 @@ def test_shards_round_trip_with_energies_labels_and_provenance(small_store_copy,
 def test_qc_failed_complexes_are_excluded_and_counted(small_store_copy, tmp_path):
     store = Store(small_store_copy)
     row = store.get("complex", FAST, ligand="CNC(=O)c1ccc(C)c(=O)n1[O-]", metal="Lu", ctype="1L6W")
-    store.db.update(row.id, status="qc_failed", reason="test: ligand changed connectivity")
+    store.update(row.id, status="qc_failed", reason="test: ligand changed connectivity")
     prov = write_dataset(store, FAST, dataset_grid(**SMALL), tmp_path / "ds", ["La", "Lu"])
     assert prov["counts"]["train"]["included"] == 1 and prov["counts"]["train"]["qc_failed"] == 1
     assert prov["qc_rejections"][0]["metal"] == "Lu"
-    assert [a.info["metal"] for a in read_dataset(tmp_path / "ds")] == ["La"]
+    assert [a.info["metal"] for a in read_frames(tmp_path / "ds")] == ["La"]
 
 
 def test_complexes_passed_by_an_older_qc_are_rechecked_before_writing(small_store_copy, tmp_path):
@@ -88,7 +90,7 @@ def test_dataset_build_command_reuses_the_store(small_store_copy, tmp_path):
 
 
 def test_ligands_screened_concurrently_are_all_stored_once(small_store_copy, client):
-    from core.dataset import build_dataset
+    from core.pipeline.dataset import build_dataset
 
     store = Store(small_store_copy)
     before = {r.key: r.id for r in store.db.select(kind="complex")}
@@ -97,6 +99,6 @@ def test_ligands_screened_concurrently_are_all_stored_once(small_store_copy, cli
     assert not info["errors"] and info["concurrent_ligands"] == 2
     keys = [r.key for r in store.db.select(kind="complex")]
     assert len(keys) == len(set(keys))  # nothing stored twice
-    df = store.results_frame()
+    df = results_frame(store)
     assert len(df) == 4 and (df["status"] == "ok").all()
     assert all(store.db.get(key=k).id == i for k, i in before.items())  # earlier results untouched

@@ -185,7 +185,7 @@ def test_app_job_and_cli_job_share_the_store_and_a_killed_server_loses_nothing(s
     only what is missing, every earlier row keeps its id, and SQLite reports no corruption."""
     from playwright.sync_api import sync_playwright
 
-    from core.ligands import library_ligand
+    from core.chemistry.ligands import library_ligand
 
     url, _, proc, db = server
     app_ligand, cli_ligand = library_ligand("HOPO", "methyl"), library_ligand("CAM", "methyl")

@@ -1,11 +1,12 @@
 """Full-size run (16 REEs × 4 types): on request only, `python -m pytest -m slow`."""
 import pytest
 
-from core.constants import REE_METALS
-from core.ligands import library_ligand
-from core.runner import run_screen
-from core.settings import FAST
-from core.store import Store
+from core.storage.results import results_frame
+from core.chemistry.constants import REE_METALS
+from core.chemistry.ligands import library_ligand
+from core.pipeline.runner import run_screen
+from core.pipeline.settings import FAST
+from core.storage.store import Store
 
 
 @pytest.mark.slow
@@ -13,7 +14,7 @@ def test_hopo_methyl_full_screen_ranks_all_sixteen_metals_in_four_types(tmp_path
     store = Store(tmp_path / "full.db")
     summary = run_screen(library_ligand("HOPO", "methyl"), store, client, FAST)
     assert summary.errors == []
-    df = store.results_frame()
+    df = results_frame(store)
     assert len(df) == 64 and set(df["metal"]) == set(REE_METALS)
     ok = df[df["status"] == "ok"]
     assert len(ok) >= 60 and ok["E_bind (kcal/mol)"].notna().all() and ok["rank"].notna().all()

@@ -3,7 +3,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rdkit import Chem, RDLogger
 
-from core.ligands import Ligand, LigandError, library, make_ligand
+from core.chemistry.ligands import Ligand, LigandError, library, make_ligand
 
 SMILES_ALPHABET = "CNOSPFIclnosBrH[]()=#+-@/\\.%0123456789*:~"
 LIBRARY = [lig.smiles for lig in library()]

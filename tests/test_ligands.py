@@ -2,7 +2,7 @@
 import pytest
 from rdkit import Chem
 
-from core.ligands import (MAX_HEAVY_ATOMS, SCAFFOLDS, SUBSTITUENTS, LigandError, candidate_donor_pairs,
+from core.chemistry.ligands import (MAX_HEAVY_ATOMS, SCAFFOLDS, SUBSTITUENTS, LigandError, candidate_donor_pairs,
                           canonical_smiles, deprotonate_chelating_groups,
                           library, library_ligand, make_ligand, scaffold_of)
 
@@ -131,14 +131,14 @@ def test_bad_donor_pair_given_by_hand_is_refused(donors, message):
 @pytest.mark.parametrize("text,pair", [("10,12", (10, 12)), ("10;12", (10, 12)), (" 3 7 ", (3, 7)), ("", None),
                                        (None, None)])
 def test_donor_pair_text_is_read_in_the_usual_spellings(text, pair):
-    from core.ligands import parse_donor_pair
+    from core.chemistry.ligands import parse_donor_pair
 
     assert parse_donor_pair(text) == pair
 
 
 @pytest.mark.parametrize("text", ["10", "a,b", "1,2,3", "-1,2"])
 def test_donor_pair_text_that_is_not_two_indices_is_refused(text):
-    from core.ligands import parse_donor_pair
+    from core.chemistry.ligands import parse_donor_pair
 
     with pytest.raises(LigandError, match="two atom indices"):
         parse_donor_pair(text)

@@ -14,9 +14,9 @@ import pytest
 from omegaconf import OmegaConf
 
 from conftest import shipped_frames, tiny_frames, train_tiny
-from core.ligands import TRAINING_SCAFFOLDS, library_ligand
-from core.model import MODELS_DIR, NEW_SCAFFOLD, TRAINING_SCAFFOLD, ModelError, domain_mae, load_model, resolve_model_dir
-from core.training import LabelSpec, prepare_run, split_frames
+from core.chemistry.ligands import TRAINING_SCAFFOLDS, library_ligand
+from core.model.inference import MODELS_DIR, NEW_SCAFFOLD, TRAINING_SCAFFOLD, ModelError, domain_mae, load_model, resolve_model_dir
+from core.model.training import LabelSpec, prepare_run, split_frames
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -111,17 +111,18 @@ def test_model_refuses_elements_it_never_saw(tiny_model):
 
 
 def test_screening_results_carry_model_predictions_once(tiny_model, small_store_copy):
-    from core.predict import add_model_predictions
-    from core.store import MODEL_COLUMN, Store
+    from core.model.predict import add_model_predictions
+    from core.storage.results import MODEL_COLUMN, frames_for_rows, results_frame
+    from core.storage.store import Store
 
     tmp, _ = tiny_model
     model = load_model(tmp / "run" / "model", explicit=True)
     store = Store(small_store_copy)
     assert add_model_predictions(store, model) == 2
-    df = store.results_frame()
+    df = results_frame(store)
     ok = df[df["status"] == "ok"]
     assert ok[MODEL_COLUMN].notna().all() and ok["model"].str.startswith("model@").all()
-    frames = store.frames_for_rows(ok["row_id"])
+    frames = frames_for_rows(store, ok["row_id"])
     assert np.allclose(ok[MODEL_COLUMN].to_numpy(float), model.predict(frames), atol=1e-3)
     assert add_model_predictions(store, model) == 0  # nothing predicted twice
     # the tiny model saw HOPO (HDEV is held out): HOPO-methyl is on a training scaffold
@@ -167,7 +168,7 @@ def test_delta_ml_label_is_high_minus_low_level(tmp_path):
 
 
 def test_metrics_are_the_usual_definitions_with_the_signed_bias():
-    from core.evaluation import regression_metrics
+    from core.model.evaluation import regression_metrics
 
     m = regression_metrics([1.0, 2.0, 3.0, 4.0], [2.0, 2.0, 3.0, 1.0])  # errors +1, 0, 0, -3
     assert m["mae"] == 1.0 and m["max_error"] == 3.0 and m["mean_error"] == -0.5
@@ -175,7 +176,7 @@ def test_metrics_are_the_usual_definitions_with_the_signed_bias():
 
 
 def test_hdev_is_compared_with_its_hopo_isomer_for_the_same_substituent_metal_and_type():
-    from core.evaluation import analogue_scaffold_reference, regression_metrics
+    from core.model.evaluation import analogue_scaffold_reference, regression_metrics
 
     frames = shipped_frames()
     hdev = [a for a in frames if a.info["scaffold"] == "HDEV"][:40]
@@ -191,7 +192,7 @@ def test_hdev_is_compared_with_its_hopo_isomer_for_the_same_substituent_metal_an
 
 
 def test_an_offset_shared_by_all_metals_of_a_ligand_cancels_in_the_metal_to_metal_errors():
-    from core.evaluation import metal_series_metrics
+    from core.model.evaluation import metal_series_metrics
 
     frames = [a for a in tiny_frames() if a.info["scaffold"] == "HOPO"]  # HOPO-methyl 1L6W, one per metal
     metals = [a.info["metal"] for a in frames]
@@ -218,7 +219,7 @@ def test_split_is_80_10_10_fixed_by_the_seed_with_hdev_held_out():
 
 
 def test_label_missing_from_a_frame_is_explained():
-    from core.training import TrainingError
+    from core.model.training import TrainingError
 
     atoms = tiny_frames()[0]
     with pytest.raises(TrainingError, match="energy_high"):
@@ -242,7 +243,7 @@ def test_stopped_training_resumes_from_its_last_checkpoint(tiny_model, tmp_path)
 
 
 def test_predictions_on_the_dask_workers_match_the_local_ones(tiny_model, client):
-    from core.model import predict_on_cluster
+    from core.model.inference import predict_on_cluster
 
     tmp, _ = tiny_model
     model = load_model(tmp / "run" / "model", explicit=True)
@@ -251,9 +252,9 @@ def test_predictions_on_the_dask_workers_match_the_local_ones(tiny_model, client
 
 
 def test_bundled_model_loads_and_reproduces_its_card_on_the_shipped_data(tmp_path):
-    from core.evaluation import evaluate_model
-    from core.model import bundled_model_dir
-    from core.predict import default_model
+    from core.model.evaluation import evaluate_model
+    from core.model.inference import bundled_model_dir
+    from core.model.predict import default_model
 
     model = default_model(force_cpu=True)
     assert model is not None and model.directory == bundled_model_dir()
@@ -280,8 +281,8 @@ def test_matmul_contraction_gives_the_unmodified_networks_energies():
     from nequip.data import AtomicDataDict
     from nequip.model.saved_models.load_utils import load_saved_model
 
-    from core.contraction import contract_with_matmul
-    from core.model import PACKAGE_FILE, bundled_model_dir
+    from core.model.contraction import contract_with_matmul
+    from core.model.inference import PACKAGE_FILE, bundled_model_dir
 
     model = load_model(bundled_model_dir(), force_cpu=True)
     frames = tiny_frames()[:6]
@@ -299,8 +300,8 @@ def test_matmul_contraction_trains_with_the_unmodified_networks_gradients():
     from nequip.data import AtomicDataDict
     from nequip.model.saved_models.load_utils import load_saved_model
 
-    from core.contraction import contract_with_matmul
-    from core.model import PACKAGE_FILE, bundled_model_dir
+    from core.model.contraction import contract_with_matmul
+    from core.model.inference import PACKAGE_FILE, bundled_model_dir
 
     path = str(bundled_model_dir() / PACKAGE_FILE)
     model = load_model(bundled_model_dir(), force_cpu=True)
@@ -322,7 +323,7 @@ def test_matmul_contraction_trains_with_the_unmodified_networks_gradients():
 def test_training_uses_the_matmul_contraction_and_keeps_allegros_own_path_otherwise():
     from allegro.nn._strided._contract import Contracter
 
-    from core.contraction import use_matmul_contraction_in_allegro
+    from core.model.contraction import use_matmul_contraction_in_allegro
 
     original = Contracter._contract_conv
     try:

@@ -38,7 +38,7 @@ def test_app_pages_load_models_only_through_the_trusted_folder():
 
 
 def test_uploaded_file_path_is_refused_as_a_model(tmp_path, monkeypatch):
-    from core.model import ModelError, resolve_model_dir
+    from core.model.inference import ModelError, resolve_model_dir
 
     upload = tmp_path / "uploads" / "model.nequip.zip"
     upload.parent.mkdir()

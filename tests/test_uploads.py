@@ -1,7 +1,7 @@
 """Uploaded ligand tables: limits, encodings, formula-like cells, per-row errors."""
 import pytest
 
-from core.uploads import MAX_ROWS, MAX_UPLOAD_BYTES, UploadError, parse_ligand_table
+from core.chemistry.uploads import MAX_ROWS, MAX_UPLOAD_BYTES, UploadError, parse_ligand_table
 
 
 def test_csv_with_header_gives_ligands_and_row_errors():

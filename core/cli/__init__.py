@@ -1,0 +1,55 @@
+"""The ``reescreen`` command line: one module per command (screen, ligands, results and export, dataset,
+train/evaluate/predict); this module assembles the parser and dispatches."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from core import __version__
+from core.chemistry.constants import ENERGY_UNITS
+from core.chemistry.ligands import LigandError
+from core.cli import dataset, ligands, model, results, screen
+from core.levels import DEFAULT_LEVEL
+
+#: Sub-command name -> (adds its parser, runs it).
+COMMANDS = {
+    "screen": (screen.add_parser, screen.run),
+    "ligands": (ligands.add_parser, ligands.run),
+    "results": (results.add_results_parser, results.run_results),
+    "export": (results.add_export_parser, results.run_export),
+    "dataset": (dataset.add_parser, dataset.run),
+    "train": (model.add_train_parser, model.run_train),
+    "evaluate": (model.add_evaluate_parser, model.run_evaluate),
+    "predict": (model.add_predict_parser, model.run_predict),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (every sub-command documented in --help)."""
+    parser = argparse.ArgumentParser(
+        prog="reescreen",
+        description="Screen bidentate ligands against the 16 rare earths: Architector La templates, swap to "
+                    f"every REE, {DEFAULT_LEVEL.name} optimisation, InChIKey QC, binding energies in {ENERGY_UNITS}.")
+    parser.add_argument("--version", action="version", version=f"reescreen {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add, _ in COMMANDS.values():
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``reescreen`` command."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        return COMMANDS[args.command][1](args)
+    except argparse.ArgumentTypeError as exc:
+        parser.error(str(exc))
+    except (LigandError, ValueError) as exc:
+        print(f"reescreen: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

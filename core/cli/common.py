@@ -1,0 +1,57 @@
+"""Helpers shared by the sub-commands: list arguments, the store option, the results table as text."""
+from __future__ import annotations
+
+import argparse
+
+import pandas as pd
+
+from core.chemistry.constants import ENERGY_UNITS
+from core.model.inference import NEW_SCAFFOLD
+from core.storage.results import E_BIND, E_EXCHANGE, MODEL_COLUMN, MODEL_DOMAIN, levels_in
+
+TABLE_COLUMNS = ["rank", "ligand", "metal", "type", E_BIND, E_EXCHANGE, "qc", "converged", "reason"]
+
+
+def csv_list(text: str, allowed, what: str) -> list[str]:
+    """Comma-separated items, each one of ``allowed``, duplicates kept in order once."""
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    bad = [x for x in items if x not in allowed]
+    if bad:
+        raise argparse.ArgumentTypeError(f"unknown {what}: {', '.join(bad)} (choose from {', '.join(allowed)})")
+    return items
+
+
+def add_db(p: argparse.ArgumentParser) -> None:
+    """The ``--db`` option every command that reads or writes the store has."""
+    p.add_argument("--db", help="result store (SQLite file); default $REESCREEN_DB or ./reescreen.db")
+
+
+def format_table(df: pd.DataFrame) -> str:
+    """Text table of results with the level of theory and units in a header line."""
+    if df.empty:
+        return "No results."
+    columns = list(TABLE_COLUMNS)
+    has_model = MODEL_COLUMN in df and df[MODEL_COLUMN].notna().any()
+    if has_model:
+        columns.insert(columns.index(E_BIND) + 1, MODEL_COLUMN)
+        columns.insert(columns.index(MODEL_COLUMN) + 1, MODEL_DOMAIN)
+    view = df[columns].copy()
+    for col in (E_BIND, E_EXCHANGE) + ((MODEL_COLUMN,) if has_model else ()):
+        view[col] = view[col].map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
+    view["rank"] = view["rank"].map(lambda v: "" if pd.isna(v) else str(v))
+    view["reason"] = view["reason"].fillna("").str.slice(0, 60)
+    head = (f"Binding energies, {levels_in(df)}, {ENERGY_UNITS}. E_bind = E_complex - E_ion - sum E_ligand "
+            "(waters included); E_exchange = vs [M(H2O)8]3+ (bare-ion reference cancels; use it to compare "
+            "metals).")
+    if has_model:
+        models = ", ".join(sorted(set(df["model"].dropna()) - {""}))
+        head += f"\n{MODEL_COLUMN}: predicted by {models} (see its model card for its label level of theory)."
+        if MODEL_DOMAIN in df and (df[MODEL_DOMAIN] == NEW_SCAFFOLD).any():
+            from core.model.inference import model_domain_text, models_dir
+
+            head += "\nWarning: some ligands are on a new scaffold. " + " ".join(
+                model_domain_text(models_dir() / name.split("@")[0]) for name in sorted(set(df["model"]) - {""}))
+    parts = [head]
+    for ctype, block in view.groupby(df["type"], sort=False):
+        parts.append(f"\n{ctype}\n" + block.to_string(index=False))
+    return "\n".join(parts)

@@ -1,0 +1,65 @@
+"""``reescreen results`` and ``reescreen export``: the stored results as a table, CSV or extended XYZ."""
+from __future__ import annotations
+
+import argparse
+
+from core.chemistry.complexes import COORDINATION_TYPES
+from core.chemistry.constants import ENERGY_UNITS, REE_METALS
+from core.chemistry.ligands import make_ligand
+from core.cli.common import add_db, csv_list, format_table
+from core.pipeline.settings import PRESETS, get_settings
+
+
+def add_results_parser(sub) -> None:
+    """Add the ``results`` sub-command."""
+    r = sub.add_parser("results", help="ranked table of stored results",
+                       description=f"Stored complexes ranked by E_bind within ligand and type ({ENERGY_UNITS}, "
+                                   f"the level stored with each row). Failed and QC-flagged rows are listed, never ranked.")
+    r.add_argument("--smiles", help="only this ligand")
+    r.add_argument("--metals", help="only these metals (comma-separated)")
+    r.add_argument("--types", help="only these coordination types (comma-separated)")
+    r.add_argument("--settings", choices=list(PRESETS), help="only results of this preset")
+    add_db(r)
+
+
+def add_export_parser(sub) -> None:
+    """Add the ``export`` sub-command."""
+    e = sub.add_parser("export", help="export stored results to CSV or extended XYZ",
+                       description="CSV: the results table. extxyz: one frame per complex with energy = E_bind "
+                                   "and absolute_energy (kcal/mol), the public dataset's layout.")
+    e.add_argument("output", help="output file (.csv or .xyz/.extxyz)")
+    e.add_argument("--format", choices=["csv", "extxyz"], help="default: from the file extension")
+    e.add_argument("--settings", choices=list(PRESETS), help="only results of this preset")
+    e.add_argument("--include-failed", action="store_true", help="extxyz: also write failed/QC-flagged frames")
+    add_db(e)
+
+
+def run_results(args: argparse.Namespace) -> int:
+    from core.storage.results import results_frame
+    from core.storage.store import Store
+
+    store = Store(args.db)
+    df = results_frame(
+        store,
+        ligands=[make_ligand(args.smiles).smiles] if args.smiles else None,
+        settings=get_settings(args.settings) if args.settings else None,
+        metals=csv_list(args.metals, REE_METALS, "metals") if args.metals else None,
+        ctypes=csv_list(args.types, tuple(COORDINATION_TYPES), "coordination types") if args.types else None)
+    print(format_table(df))
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from core.storage.results import export_csv, export_extxyz, levels_in, results_frame
+    from core.storage.store import Store
+
+    store = Store(args.db)
+    fmt = args.format or ("csv" if args.output.lower().endswith(".csv") else "extxyz")
+    settings = get_settings(args.settings) if args.settings else None
+    if fmt == "csv":
+        n = export_csv(store, args.output, settings=settings)
+    else:
+        n = export_extxyz(store, args.output, include_failed=args.include_failed, settings=settings)
+    print(f"wrote {n} rows to {args.output} ({fmt}; energies in {ENERGY_UNITS}, "
+          f"{levels_in(results_frame(store, settings=settings))})")
+    return 0

@@ -1,0 +1,102 @@
+"""``reescreen screen``: build, optimise and rank one ligand's complexes."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from core.chemistry.complexes import COORDINATION_TYPES
+from core.chemistry.constants import REE_METALS
+from core.chemistry.ligands import (SCAFFOLDS, SUBSTITUENTS, LigandError, assemble_smiles, library_ligand,
+                                    make_ligand, parse_donor_pair)
+from core.cli.common import add_db, csv_list, format_table
+from core.pipeline.settings import PRESETS, get_settings
+
+
+def add_parser(sub) -> None:
+    """Add the screen sub-command."""
+    s = sub.add_parser("screen", help="screen one ligand (SMILES, or scaffold + substituent)",
+                       description="Build, optimise and rank the ligand's complexes. Results already in the "
+                                   "store are reused; only what is missing is computed.")
+    src = s.add_mutually_exclusive_group(required=True)
+    src.add_argument("--smiles", help="ligand SMILES in its deprotonated binding form")
+    src.add_argument("--scaffold", choices=list(SCAFFOLDS), help="library scaffold (with --substituent)")
+    s.add_argument("--substituent", choices=list(SUBSTITUENTS), metavar="NAME",
+                   help="library substituent at C3 (see `reescreen ligands`)")
+    s.add_argument("--donors", help="donor atom indices 'i,j' in the canonical SMILES (overrides detection)")
+    s.add_argument("--metals", default=",".join(REE_METALS),
+                   help="comma-separated REEs (default: all 16)")
+    s.add_argument("--types", default=",".join(COORDINATION_TYPES),
+                   help=f"comma-separated coordination types (default: {','.join(COORDINATION_TYPES)})")
+    s.add_argument("--settings", default="fast", choices=list(PRESETS), help="search/optimisation preset")
+    s.add_argument("--scheduler", help="Dask scheduler address tcp://HOST:PORT (default $REESCREEN_SCHEDULER, "
+                                       "else an embedded cluster with one worker per core)")
+    s.add_argument("--workers", type=int, help="worker processes of the embedded cluster (default: cores)")
+    s.add_argument("--retry-failed", action="store_true", help="recompute stored failures too")
+    s.add_argument("--model", help="model folder for E_bind predictions (default: the bundled model, if shipped)")
+    s.add_argument("--no-model", action="store_true", help="no model predictions")
+    s.add_argument("--cpu", action="store_true", help="run the model on the CPU even if a GPU is present")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_db(s)
+
+
+def _ligand_from_args(args: argparse.Namespace):
+    donors = parse_donor_pair(args.donors)
+    if args.scaffold:
+        if not args.substituent:
+            raise LigandError("--scaffold needs --substituent (see `reescreen ligands`).")
+        if donors:
+            return make_ligand(assemble_smiles(args.scaffold, args.substituent), donors, args.scaffold,
+                               args.substituent)
+        return library_ligand(args.scaffold, args.substituent)
+    return make_ligand(args.smiles, donors)
+
+
+def run(args: argparse.Namespace) -> int:
+    from core.pipeline.runner import make_client, run_screen
+    from core.storage.results import results_frame
+    from core.storage.store import Store
+
+    ligand = _ligand_from_args(args)
+    metals = csv_list(args.metals, REE_METALS, "metals")
+    ctypes = csv_list(args.types, tuple(COORDINATION_TYPES), "coordination types")
+    settings = get_settings(args.settings)
+    store = Store(args.db)
+    print(f"Ligand {ligand.name}: {ligand.smiles} (charge {ligand.charge:+d}, donors {ligand.donors}); "
+          f"{len(metals)} metals x {len(ctypes)} types, settings '{settings.name}', store {store.path}",
+          file=sys.stderr)
+    bar = None
+    callback = None
+    if not args.no_progress:
+        from tqdm import tqdm
+
+        def callback(p):
+            nonlocal bar
+            if bar is None:
+                bar = tqdm(total=p.total, unit="task", file=sys.stderr)
+            bar.n = p.done
+            bar.set_postfix(failed=p.failed, qc=p.qc_failed, errors=p.errors, refresh=False)
+            bar.refresh()
+    model = _screen_model(args)
+    with make_client(args.scheduler, args.workers) as client:
+        summary = run_screen(ligand, store, client, settings, metals, ctypes, callback, args.retry_failed, model)
+    if bar is not None:
+        bar.close()
+    print(f"{summary.requested} complexes requested: {summary.cached} from the store, {summary.computed} tasks "
+          f"run in {summary.wall_s:.1f} s; {summary.failed} failed, {summary.qc_failed} QC-flagged.",
+          file=sys.stderr)
+    for err in summary.errors:
+        print(f"error (will be retried on the next run): {err}", file=sys.stderr)
+    print(format_table(results_frame(store, [ligand.smiles], settings, metals, ctypes)))
+    return 1 if summary.errors else 0
+
+
+def _screen_model(args: argparse.Namespace):
+    if args.no_model:
+        return None
+    if args.model:
+        from core.model.inference import load_model
+
+        return load_model(args.model, explicit=True, force_cpu=args.cpu)
+    from core.model.predict import default_model
+
+    return default_model(force_cpu=args.cpu)

@@ -1,0 +1,1 @@
+"""The Allegro model: training, inference, predictions into results, evaluation and the model card."""

@@ -1,0 +1,157 @@
+"""The model card: what a model was trained on, what it measured, and where not to trust it.
+
+Written from the model's own files (model.json, config.yaml, metrics.json), so every number on the
+card is the one ``reescreen evaluate`` produced.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from core.levels import LEVELS
+from core.model.inference import model_domain_text
+
+
+def _row(name: str, m: dict) -> str:
+    return f"| {name} | {m['n']} | {m['r2']:.3f} | {m['mae']:.2f} | {m['rmse']:.2f} | {m['max_error']:.1f} |"
+
+
+def write_model_card(model_dir: str | Path, metrics: dict) -> Path:
+    """Write ``MODEL_CARD.md`` into ``model_dir`` from its metadata and ``metrics``."""
+    d = Path(model_dir)
+    meta = json.loads((d / "model.json").read_text())
+    cfg = OmegaConf.load(str(d / "config.yaml"))
+    level = meta.get("level_of_theory") or "unknown (not recorded in the dataset)"
+    ours = LEVELS.get(level)
+    split = meta.get("split", {})
+    counts = split.get("counts", {})
+    model = cfg.training_module.model
+    label = {"binding": "the binding energy E_bind directly (Strategy 2)",
+             "absolute": "the absolute complex energy E_complex; E_bind follows from eq. 1 (Strategy 1)",
+             "delta": "a correction E_high − E_low (Δ-ML)"}[meta["strategy"]]
+    lines = [
+        f"# Model card: {d.name}",
+        "",
+        f"Allegro (nequip {_version('nequip')}, nequip-allegro {_version('nequip-allegro')}) trained on "
+        f"**{level}** labels, in {meta.get('units', 'kcal/mol')}. It learns {label}.",
+        "",
+    ]
+    if ours:
+        lines += [
+            ("" if ours.is_dft else "**Not DFT.** ") + f"The labels were computed by reescreen at {ours.name} (Architector La templates, metal swap, optimisation, "
+            f"fixed-H InChIKey QC). The model reproduces that level of theory, with its known errors: {ours.caveat}",
+            "",
+        ]
+    lines += [
+        "## Good for",
+        "- Ranking ligands and metals at the label's level of theory without the reference calculations "
+        "(free ligand, bare ion), e.g. for large substituent tables.",
+        "- A template for retraining on DFT-level data with the same command "
+        "(`reescreen train configs/allegro-binding.yaml --data <public DFT extxyz>`; see the README).",
+        "",
+        "## Out of domain",
+        f"- Elements other than {', '.join(meta['type_names'])}: refused with a message.",
+        "- Ligands on scaffolds other than the training ones "
+        f"({', '.join(metrics.get('training_scaffolds') or ['see the dataset'])}, with any C3 group): their "
+        "error is the HDEV row below, not the test row. Screening results mark them `new scaffold` in the "
+        "`model domain` column. " + model_domain_text(d),
+        "- Coordination numbers other than 8, other charges or spin states, structures not optimised at the "
+        "label's level.",
+        "- Accuracy beyond its labels: the model cannot be more right than the level it learned.",
+        "",
+        "## Training data",
+        f"- Dataset: `{split.get('data', '?')}`" + (f", sha256 `{meta['dataset_sha256']}`" if meta.get(
+            "dataset_sha256") else ""),
+        *_dataset_completeness(Path(split.get("data", ""))),
+        f"- Split (seed {split.get('seed')}, fractions {split.get('fractions')}): train {counts.get('train')}, "
+        f"val {counts.get('val')}, test {counts.get('test')}; out of sample (HDEV) {counts.get('hdev')}.",
+        f"- Network: r_max {cfg.cutoff_radius} Å, l_max {model.l_max}, {model.num_layers} layers, "
+        f"{model.num_scalar_features} scalar / {model.num_tensor_features} tensor features, float32; "
+        f"MAE loss on the structure's energy; Adam lr {cfg.get('learning_rate')} with ReduceLROnPlateau to 1e-5. "
+        + _training_line(meta.get("training") or {}, cfg.max_epochs) + " Full config: `config.yaml`.",
+        "",
+        "## Measured (`reescreen evaluate`, kcal/mol)",
+        "",
+        "| set | n | r² | MAE | RMSE | max error |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for split_name, title in (("test", "test split"), ("hdev", "HDEV (out of sample)")):
+        if split_name in metrics:
+            lines.append(_row(title, metrics[split_name]))
+            lines.append(_row(f"{title}, baseline: mean per metal + type", metrics[split_name]
+                              ["baseline_metal_type_mean"]))
+    for split_name in ("test", "hdev"):
+        if split_name in metrics:
+            lines += ["", f"Per metal, {split_name}: " + ", ".join(
+                f"{k} {v['mae']:.1f}" for k, v in metrics[split_name]["per_metal"].items()) + " (MAE)",
+                      f"Per scaffold, {split_name}: " + ", ".join(
+                f"{k} {v['mae']:.1f}" for k, v in metrics[split_name]["per_scaffold"].items()) + " (MAE)"]
+    series = {k: metrics[k]["metal_series"] for k in ("test", "hdev") if metrics.get(k, {}).get("metal_series")}
+    if any(v["neighbours"].get("n") for v in series.values()):
+        lines += ["", "Between metals for the same ligand and type (what separating neighbouring REEs depends on): "
+                  + "; ".join(f"{k}: E_bind(Ln[k+1]) − E_bind(Ln[k]) MAE {v['neighbours']['mae']:.2f} "
+                              f"(r² {v['neighbours']['r2']:.3f}, n {v['neighbours']['n']}), E_bind minus the ligand's "
+                              f"mean over metals MAE {v['within_ligand']['mae']:.2f}"
+                              for k, v in series.items() if v["neighbours"].get("n"))
+                  + ". An error shared by all metals of a ligand cancels in these differences."]
+    hdev_subs = metrics.get("hdev", {}).get("per_substituent")
+    if hdev_subs:
+        lines += ["", "Per substituent, hdev (mean signed error, prediction − label): " + ", ".join(
+            f"{k} {v['mean_error']:+.1f}" for k, v in sorted(hdev_subs.items(), key=lambda kv: kv[1]["mean_error"]))]
+    analogues = metrics.get("hdev", {}).get("analogue_scaffold_reference")
+    if analogues:
+        lines += ["", "How new the out-of-sample chemistry is (labels, not a model): the label of the same substituent, "
+                  "metal and type on a training scaffold, taken as the out-of-sample label, scores " + ", ".join(
+                      f"{k} r² {v['r2']:.3f} / MAE {v['mae']:.1f}" for k, v in analogues.items())
+                  + ". A model that had learned the nearest training scaffold perfectly, and nothing about the new "
+                  "donor arrangement, would land near the best of these."]
+    lines += ["", "Parity plot: `parity.png`. Reproduce: `reescreen evaluate " + _shown_path(d) + " "
+              + str(metrics.get("data", "data/dataset")) + "`.", ""]
+    path = d / "MODEL_CARD.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _shown_path(directory: Path) -> str:
+    """The model folder as a user of a fresh clone types it: relative to the project when inside it."""
+    root = Path(__file__).resolve().parents[2]
+    resolved = directory.resolve()
+    return str(resolved.relative_to(root)) if resolved.is_relative_to(root) else str(directory)
+
+
+def _dataset_completeness(data: Path) -> list[str]:
+    """A line saying how much of the requested grid the dataset holds (from its provenance.json)."""
+    prov_path = (data if data.is_dir() else data.parent) / "provenance.json"
+    if not prov_path.exists():
+        return []
+    counts = json.loads(prov_path.read_text()).get("counts", {})
+    parts = [f"{name}: {c['included']} of {c['requested']} requested complexes ({c['qc_failed']} QC-failed, "
+             f"{c['missing']} not computed yet)" for name, c in counts.items()]
+    line = "- Dataset coverage: " + "; ".join(parts) + "."
+    if any(c.get("missing") for c in counts.values()):
+        line += (" **A partial build**: this model is preliminary and is retrained when the dataset is complete; "
+                 "substituents not yet in the data are less reliable.")
+    return [line]
+
+
+def _training_line(history: dict, max_epochs: int) -> str:
+    """How far training went, so a reader can tell a converged model from a stopped one."""
+    if not history:
+        return f"At most {max_epochs} epochs."
+    lr = history.get("last_learning_rate")
+    done = lr is not None and lr <= 1.0e-5 * 1.0001
+    return (f"Trained {history['epochs']} epochs (best validation MAE {history['best_val_mae']:.2f} kcal/mol at "
+            f"epoch {history['best_epoch']}); last learning rate {lr:g}"
+            + (", the schedule's floor." if done else " — the schedule had not reached its 1e-5 floor, so the "
+               "model is not fully converged."))
+
+
+def _version(package: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "?"

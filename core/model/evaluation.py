@@ -1,0 +1,187 @@
+"""Evaluating a model on the held-out test split and the out-of-sample (HDEV) set.
+
+The split is re-made from the dataset with the seed and fractions recorded in the model's
+``config.yaml``, so ``reescreen evaluate MODEL DATA`` on a fresh clone reproduces the model card's
+numbers from the committed data.  All errors are kcal/mol of E_bind (Strategy 1 models are scored on
+the E_bind they imply through eq. 1, as in the paper).
+"""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from omegaconf import OmegaConf
+
+from core.chemistry.constants import REE_METALS
+from core.model.inference import BindingModel, predicted_binding_energies
+from core.model.training import frame_value, split_frames
+from core.storage.extxyz import read_frames
+
+
+def regression_metrics(reference: Sequence[float], predicted: Sequence[float]) -> dict:
+    """r², MAE, RMSE, max |error| and mean signed error (bias; kcal/mol) of ``predicted`` against ``reference``."""
+    ref, pred = np.asarray(reference, float), np.asarray(predicted, float)
+    if len(ref) == 0:
+        return {"n": 0}
+    err = pred - ref
+    ss_tot = float(np.sum((ref - ref.mean()) ** 2))
+    r2 = 1.0 - float(np.sum(err ** 2)) / ss_tot if ss_tot > 0 else float("nan")
+    return {"n": int(len(ref)), "r2": r2, "mae": float(np.mean(np.abs(err))),
+            "rmse": float(np.sqrt(np.mean(err ** 2))), "max_error": float(np.max(np.abs(err))),
+            "mean_error": float(np.mean(err))}
+
+
+def metal_of(atoms: Atoms) -> str:
+    if "metal" in atoms.info:
+        return str(atoms.info["metal"])
+    found = [s for s in atoms.get_chemical_symbols() if s in REE_METALS]
+    return found[0] if found else "?"
+
+
+def _breakdown(frames: Sequence[Atoms], ref: np.ndarray, pred: np.ndarray, key) -> dict:
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, a in enumerate(frames):
+        groups[key(a)].append(i)
+    return {g: regression_metrics(ref[idx], pred[idx]) for g, idx in sorted(groups.items())}
+
+
+def _reference_binding(frames: Sequence[Atoms], label_key: str) -> np.ndarray:
+    return np.array([frame_value(a, label_key) for a in frames])
+
+
+def group_mean_baseline(train: Sequence[Atoms], test: Sequence[Atoms], label_key: str) -> np.ndarray:
+    """The trivial model: the training mean of E_bind for the same metal and coordination type."""
+    sums: dict[tuple, list[float]] = defaultdict(list)
+    for a in train:
+        sums[(metal_of(a), a.info.get("type"))].append(frame_value(a, label_key))
+    overall = float(np.mean([v for vals in sums.values() for v in vals]))
+    return np.array([np.mean(sums[(metal_of(a), a.info.get("type"))]) if sums.get((metal_of(a), a.info.get("type")))
+                     else overall for a in test])
+
+
+def _ligand_group(atoms: Atoms) -> tuple:
+    return (atoms.info.get("scaffold"), atoms.info.get("substituent"), atoms.info.get("type"))
+
+
+def metal_series_metrics(frames: Sequence[Atoms], ref: np.ndarray, pred: np.ndarray) -> dict:
+    """Errors in what separating REEs depends on: E_bind differences between metals for one ligand (kcal/mol).
+
+    ``neighbours``: E_bind(Ln[k+1]) − E_bind(Ln[k]) for consecutive lanthanides (La … Lu) with the same
+    ligand and coordination type. ``within_ligand``: each complex's E_bind minus the mean over the metals
+    of its ligand and type, so an offset shared by all metals of a ligand cancels. Frames without
+    scaffold/substituent/type metadata are skipped.
+    """
+    groups: dict[tuple, dict[str, int]] = defaultdict(dict)
+    for i, a in enumerate(frames):
+        if None not in _ligand_group(a):
+            groups[_ligand_group(a)][metal_of(a)] = i
+    lanthanides = [m for m in REE_METALS if m != "Y"]
+    ref_d, pred_d, ref_c, pred_c = [], [], [], []
+    for members in groups.values():
+        for lower, upper in zip(lanthanides, lanthanides[1:]):
+            if lower in members and upper in members:
+                i, j = members[lower], members[upper]
+                ref_d.append(ref[j] - ref[i])
+                pred_d.append(pred[j] - pred[i])
+        if len(members) > 1:
+            idx = list(members.values())
+            ref_c += list(ref[idx] - ref[idx].mean())
+            pred_c += list(pred[idx] - pred[idx].mean())
+    return {"neighbours": regression_metrics(ref_d, pred_d), "within_ligand": regression_metrics(ref_c, pred_c)}
+
+
+def analogue_scaffold_reference(in_sample: Sequence[Atoms], out_of_sample: Sequence[Atoms],
+                                label_key: str) -> dict[str, dict]:
+    """How much new chemistry the out-of-sample set carries, per training scaffold (kcal/mol).
+
+    For each in-sample scaffold, its own label for the same substituent, metal and coordination type is
+    taken as the "prediction" of each out-of-sample label (e.g. HDEV ≈ its positional isomer HOPO). This
+    is a reference built from computed labels, not a model: it says how far a model that had learned a
+    training scaffold perfectly, and knew nothing of the new donor arrangement, would land.
+    """
+    labels: dict[tuple, float] = {}
+    for a in in_sample:
+        key = (a.info.get("scaffold"), a.info.get("substituent"), metal_of(a), a.info.get("type"))
+        if None not in key:
+            labels[key] = frame_value(a, label_key)
+    result = {}
+    for scaffold in sorted({k[0] for k in labels}):
+        pairs = [(frame_value(a, label_key), labels[k]) for a in out_of_sample
+                 if (k := (scaffold, a.info.get("substituent"), metal_of(a), a.info.get("type"))) in labels]
+        if pairs:
+            ref, analogue = zip(*pairs)
+            result[str(scaffold)] = regression_metrics(ref, analogue)
+    return result
+
+
+def evaluation_splits(model: BindingModel, data: str | Path) -> dict[str, list[Atoms]]:
+    """train / val / test / hdev frames of ``data``, split exactly as the model's training run split it."""
+    cfg = OmegaConf.load(str(model.directory / "config.yaml")).reescreen
+    oos = cfg.get("out_of_sample") or {}
+    return split_frames(read_frames(data), list(cfg.split), int(cfg.seed), oos.get("key"),
+                        list(oos.get("values", [])))
+
+
+def evaluate_model(model: BindingModel, data: str | Path, out_dir: str | Path | None = None) -> dict:
+    """Score ``model`` on the test split and the HDEV set of ``data``; write metrics.json and parity.png."""
+    label_key = model.meta.get("label_key", "energy")
+    parts = evaluation_splits(model, data)
+    result: dict = {"model": model.name, "strategy": model.strategy, "units": model.meta.get("units", "kcal/mol"),
+                    "label_level_of_theory": model.level_of_theory, "data": str(data),
+                    "counts": {k: len(v) for k, v in parts.items()}, "device": model.device,
+                    # read by the product to flag predictions for ligands on scaffolds never trained on
+                    "training_scaffolds": sorted({str(a.info["scaffold"]) for a in parts["train"]
+                                                 if a.info.get("scaffold")})}
+    parity = {}
+    for split in ("test", "hdev"):
+        frames = parts[split]
+        if not frames:
+            continue
+        ref = _reference_binding(frames, label_key)
+        pred = predicted_binding_energies(model, frames)
+        result[split] = regression_metrics(ref, pred)
+        result[split]["per_metal"] = _breakdown(frames, ref, pred, metal_of)
+        result[split]["per_scaffold"] = _breakdown(frames, ref, pred, lambda a: str(a.info.get("scaffold", "?")))
+        result[split]["per_type"] = _breakdown(frames, ref, pred, lambda a: str(a.info.get("type", "?")))
+        result[split]["per_substituent"] = _breakdown(frames, ref, pred,
+                                                      lambda a: str(a.info.get("substituent", "?")))
+        result[split]["baseline_metal_type_mean"] = regression_metrics(
+            ref, group_mean_baseline(parts["train"], frames, label_key))
+        result[split]["metal_series"] = metal_series_metrics(frames, ref, pred)
+        if split == "hdev":
+            in_sample = [a for name in ("train", "val", "test") for a in parts[name]]
+            result[split]["analogue_scaffold_reference"] = analogue_scaffold_reference(in_sample, frames, label_key)
+        parity[split] = (ref, pred)
+    out = Path(out_dir) if out_dir else model.directory
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(result, indent=2))
+    parity_png(parity, out / "parity.png", f"{model.name} ({model.strategy}) vs {model.level_of_theory}")
+    return result
+
+
+def parity_png(parity: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, title: str) -> Path:
+    """Predicted vs reference E_bind, one panel per split, with the y = x line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, max(1, len(parity)), figsize=(5 * max(1, len(parity)), 4.6), squeeze=False)
+    for ax, (split, (ref, pred)) in zip(axes[0], parity.items()):
+        m = regression_metrics(ref, pred)
+        lo, hi = float(min(ref.min(), pred.min())), float(max(ref.max(), pred.max()))
+        ax.plot([lo, hi], [lo, hi], color="0.5", lw=1)
+        ax.scatter(ref, pred, s=6, alpha=0.6)
+        ax.set_xlabel("reference E_bind (kcal/mol)")
+        ax.set_ylabel("predicted E_bind (kcal/mol)")
+        ax.set_title(f"{split}: n={m['n']}, r²={m['r2']:.3f}, MAE={m['mae']:.2f}")
+        ax.set_aspect("equal", adjustable="box")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,289 @@
+"""The bundled Allegro model: trusted loading, device choice and batched binding-energy prediction.
+
+A model folder holds ``model.nequip.zip`` (``nequip-package`` output), ``model.json`` (strategy, units,
+atom types, label level of theory), ``config.yaml`` (the training record), and after
+``reescreen evaluate`` also ``metrics.json``, ``parity.png`` and the model card ``MODEL_CARD.md``.
+
+A ``.nequip.zip`` is a ``torch.package`` archive, i.e. pickled code: loading one runs code.  So models
+are loaded only from the project's ``models/`` folder or from a path the user names explicitly on the
+command line; the app never loads an uploaded file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+
+from core.levels import DEFAULT_LEVEL
+from core.model.contraction import contract_with_matmul
+
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+#: The shipped model is the one trained on the screening level's labels.
+BUNDLED_MODEL_NAME = f"reescreen-allegro-{DEFAULT_LEVEL.slug}"
+PACKAGE_FILE = "model.nequip.zip"
+#: A ligand's place relative to the model's training data (the ``model domain`` column of results).
+TRAINING_SCAFFOLD = "training scaffold"
+NEW_SCAFFOLD = "new scaffold"
+
+
+class ModelError(ValueError):
+    """A model that cannot be loaded or used here, with the reason."""
+
+
+def models_dir() -> Path:
+    """The trusted model folder: the project's ``models/``, or ``$REESCREEN_MODELS_DIR`` set by whoever
+    runs the server (e.g. a volume in the Docker image)."""
+    return Path(os.environ.get("REESCREEN_MODELS_DIR") or MODELS_DIR).resolve()
+
+
+def bundled_model_dir() -> Path:
+    """Where the shipped model lives (it may be absent: then the product runs without predictions)."""
+    return models_dir() / BUNDLED_MODEL_NAME
+
+
+def available_models() -> list[Path]:
+    """Model folders in the trusted model folder that hold a packaged model, the bundled one first."""
+    if not models_dir().is_dir():
+        return []
+    found = [p for p in models_dir().iterdir() if (p / PACKAGE_FILE).is_file()]
+    return sorted(found, key=lambda p: (p.name != BUNDLED_MODEL_NAME, p.name))
+
+
+def resolve_model_dir(path: str | Path, explicit: bool = False) -> Path:
+    """The model folder for ``path``, refusing anything outside ``models/`` unless ``explicit``.
+
+    ``explicit`` is for a path the user typed on the command line; every other caller (the app, the
+    engine) passes False, so an uploaded or otherwise untrusted file is never unpickled.
+    """
+    p = Path(path).expanduser()
+    if p.name == PACKAGE_FILE:
+        p = p.parent
+    p = p.resolve()
+    if not explicit and not p.is_relative_to(models_dir()):
+        raise ModelError(f"Refusing to load a model from {p}: models are loaded only from {models_dir()} or from "
+                         "a path given explicitly on the command line (a model file is executable code).")
+    if not (p / PACKAGE_FILE).is_file():
+        raise ModelError(f"No {PACKAGE_FILE} in {p}: train and package one with `reescreen train`.")
+    if not (p / "model.json").is_file():
+        raise ModelError(f"No model.json in {p}: the model's strategy, units and atom types are unknown.")
+    return p
+
+
+def choose_device(force_cpu: bool = False) -> str:
+    """``cuda`` when a GPU is visible and not refused (argument or ``REESCREEN_DEVICE=cpu``), else ``cpu``."""
+    import torch
+
+    if force_cpu or os.environ.get("REESCREEN_DEVICE", "").lower() == "cpu":
+        return "cpu"
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@dataclass
+class BindingModel:
+    """A loaded model: ``predict`` returns its label (kcal/mol) for each structure."""
+
+    directory: Path
+    meta: dict
+    module: object = field(repr=False)
+    device: str = "cpu"
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.directory.name
+
+    @property
+    def strategy(self) -> str:
+        """``binding`` (predicts E_bind), ``absolute`` (predicts E_complex) or ``delta`` (a correction)."""
+        return self.meta["strategy"]
+
+    @property
+    def level_of_theory(self) -> str:
+        return self.meta.get("level_of_theory") or "unknown"
+
+    def card(self) -> str:
+        card = self.directory / "MODEL_CARD.md"
+        return card.read_text() if card.exists() else ""
+
+    def metrics(self) -> dict | None:
+        return read_metrics(self.directory)
+
+    def training_scaffolds(self) -> list[str] | None:
+        """Scaffolds of the training split, as recorded by ``reescreen evaluate`` (None if not recorded)."""
+        metrics = self.metrics() or {}
+        return metrics.get("training_scaffolds")
+
+    def scaffold_domain(self, ligand_smiles: str) -> str:
+        """``training scaffold`` when the ligand is a C3 variant of a scaffold the model was trained on,
+        ``new scaffold`` when it is not (expect errors like the HDEV set's), ``""`` when unknown."""
+        from core.chemistry.ligands import scaffold_of
+
+        trained = self.training_scaffolds()
+        if trained is None:
+            return ""
+        return TRAINING_SCAFFOLD if scaffold_of(ligand_smiles) in trained else NEW_SCAFFOLD
+
+    def check_domain(self, atoms: Atoms) -> None:
+        """Raise :class:`ModelError` for elements the model has never seen."""
+        unknown = sorted(set(atoms.get_chemical_symbols()) - set(self.meta["type_names"]))
+        if unknown:
+            raise ModelError(f"{atoms.get_chemical_formula()} contains {', '.join(unknown)}, which model "
+                             f"{self.name} was not trained on (it knows {', '.join(self.meta['type_names'])}).")
+
+    def _to_data(self, atoms: Atoms) -> dict:
+        from nequip.data import compute_neighborlist_, from_ase
+        from nequip.data.transforms import ChemicalSpeciesToAtomTypeMapper
+
+        self.check_domain(atoms)
+        data = from_ase(Atoms(atoms.numbers, atoms.positions))
+        data = ChemicalSpeciesToAtomTypeMapper(model_type_names=self.meta["type_names"])(data)
+        return compute_neighborlist_(data, r_max=self.meta["r_max"])
+
+    def predict(self, frames: Sequence[Atoms], batch_size: int | None = None) -> np.ndarray:
+        """The model's label for each frame (kcal/mol), evaluated in batches.
+
+        CPU default batch size is 1: on a 2-core CPU single structures are as fast as batches of 8 and
+        faster than 32 (``benchmarks/bench_inference.py``); on CUDA batches of 64.
+        """
+        import torch
+        from nequip.data import AtomicDataDict
+
+        if batch_size is None:
+            batch_size = 64 if self.device == "cuda" else 1
+        out = np.empty(len(frames))
+        with self._lock, torch.inference_mode():
+            for start in range(0, len(frames), batch_size):
+                chunk = [self._to_data(a) for a in frames[start:start + batch_size]]
+                batch = AtomicDataDict.to_(AtomicDataDict.batched_from_list(chunk), torch.device(self.device))
+                energy = self.module(batch)[AtomicDataDict.TOTAL_ENERGY_KEY]
+                out[start:start + len(chunk)] = energy.detach().cpu().numpy().reshape(-1)
+        return out
+
+
+def read_metrics(directory: str | Path) -> dict | None:
+    """The ``metrics.json`` that ``reescreen evaluate`` wrote next to a model, or None."""
+    path = Path(directory) / "metrics.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _per_domain(directory: str | Path, keys: tuple[str, ...]) -> dict[str, float]:
+    """A number from the model's ``metrics.json`` per model domain: the test split for ligands on training
+    scaffolds, the out-of-sample HDEV set for ligands on new scaffolds."""
+    metrics = read_metrics(directory) or {}
+    found = {}
+    for label, split in ((TRAINING_SCAFFOLD, "test"), (NEW_SCAFFOLD, "hdev")):
+        value = metrics.get(split)
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, (int, float)):
+            found[label] = float(value)
+    return found
+
+
+def domain_mae(directory: str | Path) -> dict[str, float]:
+    """Measured E_bind MAE (kcal/mol) per model domain."""
+    return _per_domain(directory, ("mae",))
+
+
+def domain_neighbour_mae(directory: str | Path) -> dict[str, float]:
+    """Measured MAE (kcal/mol) per model domain of E_bind differences between neighbouring lanthanides for
+    one ligand, the quantity separation depends on (an error shared by all metals of a ligand cancels)."""
+    return _per_domain(directory, ("metal_series", "neighbours", "mae"))
+
+
+def new_scaffold_error_is_mostly_offset(metrics: dict | None) -> bool:
+    """True when the model's out-of-sample (HDEV) error is mostly an offset shared by all metals of a ligand:
+    the E_bind error left after removing each ligand's mean over metals is under a quarter of the raw one."""
+    hdev = (metrics or {}).get("hdev") or {}
+    pattern = (hdev.get("metal_series") or {}).get("within_ligand") or {}
+    return bool(pattern.get("n") and hdev.get("mae") and pattern["mae"] <= 0.25 * hdev["mae"])
+
+
+def model_domain_text(directory: str | Path) -> str:
+    """What the ``model domain`` column means for the model in ``directory``, with its measured errors: the one
+    text the Results page, the command line and the model card show."""
+    metrics = read_metrics(directory)
+    mae, neighbours = domain_mae(directory), domain_neighbour_mae(directory)
+    check = f"check them with a {DEFAULT_LEVEL.short_name} screen"
+    if not mae:
+        return (f"`{NEW_SCAFFOLD}` marks ligands that are not ring variants of a scaffold the model was trained on: "
+                f"its predictions for them are extrapolations; {check}.")
+    text = (f"`{TRAINING_SCAFFOLD}`: the ligand is a C3 variant of a scaffold in the training split; `{NEW_SCAFFOLD}`: "
+            "it is not, and its predictions are extrapolations. Measured E_bind MAE against the labels: "
+            + "; ".join(f"{domain} {value:.1f} kcal/mol" for domain, value in mae.items())
+            + " (test split; out-of-sample HDEV scaffold)")
+    if neighbours:
+        text += ("; differences between neighbouring lanthanides for one ligand: "
+                 + "; ".join(f"{domain} {value:.1f} kcal/mol" for domain, value in neighbours.items()))
+    if new_scaffold_error_is_mostly_offset(metrics):
+        hdev = metrics["hdev"]
+        pattern = hdev["metal_series"]["within_ligand"]
+        return text + (f". On a new scaffold the error is mostly an offset per ligand (HDEV E_bind MAE {hdev['mae']:.1f}, "
+                       f"{pattern['mae']:.1f} once each ligand's mean over metals is removed): its ranking of metals "
+                       f"for a new ligand holds; its ranking of new ligands against each other does not, so {check}.")
+    return text + f". For ligands on a new scaffold, {check}."
+
+
+def load_model(path: str | Path | None = None, explicit: bool = False, force_cpu: bool = False) -> BindingModel:
+    """Load a packaged model (default: the bundled one) onto the chosen device."""
+    directory = resolve_model_dir(path or bundled_model_dir(), explicit=explicit)
+    return _load(str(directory), choose_device(force_cpu))
+
+
+@lru_cache(maxsize=4)
+def _load(directory: str, device: str) -> BindingModel:
+    """Loaded once per process and device: loading unpacks the archive and builds the network."""
+    import torch
+    from nequip.model.saved_models.load_utils import load_saved_model
+
+    torch.set_num_threads(int(os.environ.get("REESCREEN_MODEL_THREADS", "1")))
+    meta = json.loads((Path(directory) / "model.json").read_text())
+    module = load_saved_model(str(Path(directory) / PACKAGE_FILE))
+    module = module.to(torch.device(device)).eval()
+    contract_with_matmul(module)
+    return BindingModel(Path(directory), meta, module, device)
+
+
+def _predict_chunk(directory: str, force_cpu: bool, frames: list[Atoms]) -> np.ndarray:
+    """Worker side of :func:`predict_on_cluster`: the model is loaded once per worker process."""
+    return load_model(directory, explicit=True, force_cpu=force_cpu).predict(frames)
+
+
+def predict_on_cluster(client, model: BindingModel, frames: Sequence[Atoms], chunk: int = 64) -> np.ndarray:
+    """``model.predict`` spread over the Dask workers (one model per worker process), in input order.
+
+    ``model`` was resolved by this process (trusted folder or explicit path), so workers load the same
+    folder.  Worth it for libraries: a worker's first chunk pays the model load (~2 s).
+    """
+    pieces = [list(frames[i:i + chunk]) for i in range(0, len(frames), chunk)]
+    futures = [client.submit(_predict_chunk, str(model.directory), model.device == "cpu", piece, pure=False)
+               for piece in pieces]
+    return np.concatenate(client.gather(futures)) if futures else np.empty(0)
+
+
+def predicted_binding_energies(model: BindingModel, frames: Sequence[Atoms]) -> np.ndarray:
+    """E_bind (kcal/mol) by the model for frames carrying ``absolute_energy`` and E_bind if needed.
+
+    Strategy 2 predicts E_bind itself.  Strategy 1 predicts E_complex; eq. 1 then needs the references
+    (ion and free ligands), which are E_complex − E_bind of the frame's own reference calculation.
+    """
+    raw = model.predict(frames)
+    if model.strategy == "binding":
+        return raw
+    if model.strategy == "absolute":
+        refs = np.array([float(a.info["absolute_energy"]) - _frame_bind(a) for a in frames])
+        return raw - refs
+    raise ModelError("A Δ-ML model predicts a correction to a lower level, not a binding energy by itself.")
+
+
+def _frame_bind(atoms: Atoms) -> float:
+    if "energy" in atoms.info:
+        return float(atoms.info["energy"])
+    return float(atoms.get_potential_energy())

@@ -1,0 +1,1 @@
+"""The screening pipeline: settings, units of work, the Dask runner, background jobs, post-processing steps."""

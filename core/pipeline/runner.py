@@ -1,0 +1,234 @@
+"""Run a screening through Dask: build what is missing, save each result as it finishes.
+
+The dependency chain per coordination type is: Architector La template → La complex optimised at the settings' level →
+every other REE swapped into it and re-optimised.  References (free ligand, water, bare ions) and the
+aqua ions [M(H2O)8]³⁺ run beside it.  Workers return results; only this (client) process writes the
+store, so workers need no shared filesystem.  What is already stored is never recomputed; failures are
+stored with their reason (``retry_failed`` redoes them); a dead worker's task is retried by Dask, and
+whatever was lost with a dead client is simply missing on the next run.
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import dask
+from distributed import Client, LocalCluster, as_completed
+
+from core.chemistry.complexes import AQUA, COORDINATION_TYPES, CoordinationType
+from core.chemistry.constants import REE_METALS, TEMPLATE_METAL
+from core.chemistry.ligands import Ligand
+from core.pipeline.settings import ScreeningSettings
+from core.chemistry.qc import QC_VERSION
+from core.pipeline.fill_energies import fill_binding_energies
+from core.pipeline.recheck import recheck_qc
+from core.pipeline.tasks import compute_ion_reference, compute_la_complex, compute_ligand_reference, \
+    compute_swapped_complex, compute_templates, compute_water_reference
+from core.storage.records import FAILED, OK, QC_FAILED, Kind, Record
+from core.storage.store import Store
+
+SCHEDULER_ENV = "REESCREEN_SCHEDULER"
+LANTHANIDE_SERIES = tuple(m for m in REE_METALS if m != "Y")  # La ... Lu
+Y_CHAIN_NEIGHBOUR = "Ho"  # CN-8 radii: Y 1.019 Å, Ho 1.015 Å
+#: One BLAS/OpenMP thread per worker process: threads fight for the 2 cores otherwise.
+SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                     "NUMBA_NUM_THREADS": "1"}
+
+#: Stage label of the reference calculations (free ligand, water, bare ions) in progress and timings.
+REFERENCE = "reference"
+
+ProgressCallback = Callable[["Progress"], None]
+
+
+@dataclass
+class Progress:
+    """Where a run stands; passed to the progress callback after every finished task."""
+
+    total: int
+    done: int = 0
+    failed: int = 0
+    qc_failed: int = 0
+    errors: int = 0
+    last: str = ""
+
+
+@dataclass
+class ScreenSummary:
+    """What a run did.  ``computed`` counts tasks run now, ``cached`` results found in the store."""
+
+    ligand: str
+    requested: int
+    cached: int
+    computed: int
+    failed: int
+    qc_failed: int
+    errors: list[str] = field(default_factory=list)
+    wall_s: float = 0.0
+    stage_s: dict[str, float] = field(default_factory=dict)
+
+
+def make_client(scheduler: str | None = None, n_workers: int | None = None) -> Client:
+    """A Dask client: on ``scheduler`` (or ``$REESCREEN_SCHEDULER``) if given, else an embedded
+    ``LocalCluster`` of single-threaded worker processes, one per core."""
+    address = scheduler or os.environ.get(SCHEDULER_ENV)
+    if address:
+        return Client(address, timeout="30s")
+    dask.config.set({"distributed.nanny.pre-spawn-environ": SINGLE_THREAD_ENV,
+                     "distributed.worker.daemon": False})
+    cluster = LocalCluster(n_workers=n_workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                           dashboard_address=":0", host="127.0.0.1")
+    return Client(cluster)
+
+
+def _columns(rec: Record, names: dict[str, str]) -> dict:
+    """Stored columns beside the record's own: the ligand's names, and the QC version a complex passed."""
+    columns = dict(names) if rec.ligand else {}
+    if rec.kind == Kind.COMPLEX:
+        columns["qc_version"] = QC_VERSION
+    return columns
+
+
+def _status_counts(progress: Progress, rec: Record) -> None:
+    if rec.status == FAILED:
+        progress.failed += 1
+    elif rec.status == QC_FAILED:
+        progress.qc_failed += 1
+
+
+def _stored_ok(store: Store, settings: ScreeningSettings, ligand: str, ctype: CoordinationType,
+               metal: str) -> Record | None:
+    row = store.get(Kind.COMPLEX, settings, ligand=ligand, metal=metal, ctype=ctype.name)
+    return store.record(row) if row is not None and row.status == OK else None
+
+
+def _series_starts(todo: Sequence[str], la, stored: Callable, submit: Callable) -> list[tuple[str, object]]:
+    """Submit the swapped complexes as a chain along the lanthanide series.
+
+    Neighbouring lanthanides differ by ~0.01 Å in radius, so a complex swapped from its optimised
+    predecessor is converged in a step or two, where one swapped from La needs ~35.  Each metal starts
+    from the nearest earlier metal that is stored or computed in this run (La by default); Y, which is
+    not in the series, starts from Ho (closest radius) when available.  Returns (metal, future) pairs.
+    """
+    out: list[tuple[str, object]] = []
+    prev = y_start = la
+    for metal in LANTHANIDE_SERIES[1:]:
+        if metal in todo:
+            prev = submit(metal, prev)
+            out.append((metal, prev))
+        else:
+            prev = stored(metal) or prev
+        if metal == Y_CHAIN_NEIGHBOUR:
+            y_start = prev
+    if "Y" in todo:
+        out.append(("Y", submit("Y", y_start)))
+    return out
+
+
+def _submit_chain(client: Client, store: Store, settings: ScreeningSettings, lig: Ligand | None,
+                  ctype: CoordinationType, todo: Sequence[str]) -> dict:
+    """Submit what one coordination type still needs: template, La complex, the swapped metals."""
+    smiles = lig.smiles if lig else ""
+    futures: dict = {}
+    la_row = store.get(Kind.COMPLEX, settings, ligand=smiles, metal=TEMPLATE_METAL, ctype=ctype.name)
+    templates = store.templates(settings, smiles, ctype.name)
+    need_la = TEMPLATE_METAL in todo or la_row is None
+    if need_la and not any(t.status == OK for t in templates):
+        templates = client.submit(compute_templates, lig, ctype, settings, pure=False)
+        futures[templates] = Kind.TEMPLATE
+    if need_la:
+        la = client.submit(compute_la_complex, lig, ctype, settings, templates, pure=False)
+        futures[la] = Kind.COMPLEX
+    else:
+        la = store.record(la_row)
+
+    def submit_swap(metal: str, start):
+        return client.submit(compute_swapped_complex, lig, ctype, metal, settings, start, la, templates,
+                             pure=False)
+
+    for _, future in _series_starts(todo, la, lambda m: _stored_ok(store, settings, smiles, ctype, m),
+                                    submit_swap):
+        futures[future] = Kind.COMPLEX
+    return futures
+
+
+def run_screen(ligand: Ligand, store: Store, client: Client, settings: ScreeningSettings,
+               metals: Sequence[str] = REE_METALS, ctypes: Sequence[str] = tuple(COORDINATION_TYPES),
+               progress: ProgressCallback | None = None, retry_failed: bool = False,
+               model=None) -> ScreenSummary:
+    """Screen ``ligand`` against ``metals`` × ``ctypes``; returns what was cached, computed and failed.
+
+    With a ``model`` (:class:`core.model.BindingModel`), every QC-passed complex also gets the model's
+    E_bind prediction, batched once the computed results are in.
+    """
+    start = time.perf_counter()
+    bad = sorted(set(metals) - set(REE_METALS)) + sorted(set(ctypes) - set(COORDINATION_TYPES))
+    if bad:
+        raise ValueError(f"Unknown metals or coordination types: {', '.join(bad)}")
+    metals = [m for m in REE_METALS if m in set(metals)]
+    names = {"ligand_name": ligand.name, "scaffold": ligand.scaffold, "substituent": ligand.substituent}
+    recheck_qc(store, settings, ligand)
+    futures: dict = {}  # future -> label
+    cached = 0
+
+    def missing(kind: str, **ident: str) -> bool:
+        return not store.has(kind, settings, retry_failed=retry_failed, **ident)
+
+    # References.
+    if missing(Kind.LIGAND, ligand=ligand.smiles):
+        futures[client.submit(compute_ligand_reference, ligand, settings, pure=False)] = REFERENCE
+    if missing(Kind.WATER):
+        futures[client.submit(compute_water_reference, settings, pure=False)] = REFERENCE
+    for m in metals:
+        if missing(Kind.ION, metal=m):
+            futures[client.submit(compute_ion_reference, m, settings, pure=False)] = REFERENCE
+
+    # Complexes: one chain per coordination type, the aqua ion included.
+    chains: list[tuple[Ligand | None, CoordinationType]] = [(ligand, COORDINATION_TYPES[c]) for c in ctypes]
+    chains.append((None, AQUA))
+    requested = len(metals) * len(ctypes)
+    for lig, ctype in chains:
+        smiles = lig.smiles if lig else ""
+        todo = [m for m in metals if missing(Kind.COMPLEX, ligand=smiles, metal=m, ctype=ctype.name)]
+        if lig is not None:
+            cached += len(metals) - len(todo)
+        if not todo:
+            continue
+        futures.update(_submit_chain(client, store, settings, lig, ctype, todo))
+
+    state = Progress(total=len(futures))
+    stage_s: dict[str, float] = {}
+    errors: list[str] = []
+    if progress:
+        progress(state)
+    for fut in as_completed(list(futures)):
+        label = futures[fut]
+        try:
+            result = fut.result()
+        except Exception as exc:  # infrastructure failure: nothing stored, the next run redoes it
+            errors.append(f"{label}: {type(exc).__name__}: {exc}")
+            state.errors += 1
+        else:
+            records = result if isinstance(result, list) else [result]
+            for rec in records:
+                store.save(rec, settings, _columns(rec, names))
+                stage_s[label] = stage_s.get(label, 0.0) + rec.wall_s
+                if rec.kind != Kind.TEMPLATE or rec.status != OK:
+                    _status_counts(state, rec)
+                state.last = f"{rec.kind} {rec.metal} {rec.ctype} {rec.status}".strip()
+            fill_binding_energies(store, settings, ligand.smiles)
+        state.done += 1
+        if progress:
+            progress(state)
+    fill_binding_energies(store, settings, ligand.smiles)
+    if model is not None:
+        from core.model.predict import add_model_predictions
+
+        try:
+            add_model_predictions(store, model, [ligand.smiles])
+        except Exception as exc:  # the computed results are stored; a rerun retries the prediction
+            errors.append(f"model prediction: {type(exc).__name__}: {exc}")
+    return ScreenSummary(ligand=ligand.smiles, requested=requested, cached=cached, computed=len(futures),
+                         failed=state.failed, qc_failed=state.qc_failed, errors=errors,
+                         wall_s=time.perf_counter() - start, stage_s=stage_s)

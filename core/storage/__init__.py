@@ -1,0 +1,1 @@
+"""Storage and results: records, the SQLite store, the results read model and exports."""
