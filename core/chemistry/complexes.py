@@ -10,9 +10,9 @@ import numpy as np
 from ase import Atoms
 
 from core.chemistry.constants import METAL_OXIDATION_STATE, SHANNON_RADIUS_CN8, TEMPLATE_METAL, WATER_SMILES
-from core.levels.xtb import ARCHITECTOR_RELAXATION
 from core.chemistry.geometry import coordinating_atoms, fragments, metal_index
 from core.chemistry.ligands import Ligand
+from core.levels import ARCHITECTOR_RELAXATION
 from core.pipeline.settings import ScreeningSettings
 
 

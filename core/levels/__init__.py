@@ -3,7 +3,7 @@ every energy.  GFN2-xTB/ALPB(water) (:mod:`core.levels.xtb`) is the screening le
 from __future__ import annotations
 
 from core.levels.base import Attempt, LevelError, LevelOfTheory, LevelResult
-from core.levels.xtb import GFN2_XTB_ALPB
+from core.levels.xtb import ARCHITECTOR_RELAXATION, GFN2_XTB_ALPB
 
 #: Every level reescreen can compute, by stored name.
 LEVELS: dict[str, LevelOfTheory] = {GFN2_XTB_ALPB.name: GFN2_XTB_ALPB}
@@ -19,4 +19,4 @@ def get_level(name: str) -> LevelOfTheory:
         raise ValueError(f"Unknown level of theory {name!r}; known: {', '.join(LEVELS)}.") from None
 
 
-__all__ = ["Attempt", "DEFAULT_LEVEL", "LEVELS", "LevelError", "LevelOfTheory", "LevelResult", "get_level"]
+__all__ = ["ARCHITECTOR_RELAXATION", "Attempt", "DEFAULT_LEVEL", "LEVELS", "LevelError", "LevelOfTheory", "LevelResult", "get_level"]
