@@ -170,3 +170,14 @@ def test_results_structure_and_export_pages_stay_fast_on_a_100k_store(big_store,
     # the page scripts themselves, with the table cached: seconds, not the minutes a full decode took
     assert max(v for k, v in timings.items() if k.endswith("again")) < 10, timings
     assert at.metric or at.dataframe
+
+
+def test_readme_layout_names_every_core_module():
+    readme = (ROOT / "README.md").read_text()
+    layout = readme[readme.index("## Layout"):readme.index("## Benchmark")]
+    for package in sorted(p for p in (ROOT / "core").iterdir() if p.is_dir() and (p / "__init__.py").exists()):
+        row = next((line for line in layout.splitlines() if f"`core/{package.name}/`" in line), "")
+        assert row, f"core/{package.name}/ has no row in the README's layout table"
+        for module in package.glob("*.py"):
+            if module.name != "__init__.py" or package.name in ("levels", "cli"):
+                assert f"`{module.name}`" in row, f"core/{package.name}/{module.name} missing from the README layout"
