@@ -9,7 +9,7 @@ from core.chemistry.constants import ENERGY_UNITS
 from core.model.inference import NEW_SCAFFOLD
 from core.storage.results import E_BIND, E_EXCHANGE, MODEL_COLUMN, MODEL_DOMAIN, levels_in
 
-TABLE_COLUMNS = ["rank", "ligand", "metal", "type", E_BIND, E_EXCHANGE, "qc", "converged", "reason"]
+TABLE_COLUMNS = ["rank", "ligand", "metal", "type", E_BIND, E_EXCHANGE, "qc", "converged", "route", "reason"]
 
 
 def csv_list(text: str, allowed, what: str) -> list[str]:

@@ -84,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{summary.requested} complexes requested: {summary.cached} from the store, {summary.computed} tasks "
           f"run in {summary.wall_s:.1f} s; {summary.failed} failed, {summary.qc_failed} QC-flagged.",
           file=sys.stderr)
+    for ctype, route in summary.routes.items():
+        print(f"{ctype}: built by {route}", file=sys.stderr)
     for err in summary.errors:
         print(f"error (will be retried on the next run): {err}", file=sys.stderr)
     print(format_table(results_frame(store, [ligand.smiles], settings, metals, ctypes)))

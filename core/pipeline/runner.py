@@ -24,8 +24,11 @@ from core.pipeline.settings import ScreeningSettings
 from core.chemistry.qc import QC_VERSION
 from core.pipeline.fill_energies import fill_binding_energies
 from core.pipeline.recheck import recheck_qc
-from core.pipeline.tasks import compute_ion_reference, compute_la_complex, compute_ligand_reference, \
-    compute_swapped_complex, compute_templates, compute_water_reference
+from core.chemistry.grafting import GraftError, GraftPlan, plan_graft
+from core.pipeline.scaffold_templates import AQUA_TEMPLATE, grafted_starts, scaffold_template
+from core.pipeline.tasks import ARCHITECTOR, GRAFT, SHIPPED, compute_complex_from_starts, compute_ion_reference, \
+    compute_la_complex, compute_ligand_reference, compute_swapped_complex, compute_templates, \
+    compute_water_reference
 from core.storage.records import FAILED, OK, QC_FAILED, Kind, Record
 from core.storage.store import Store
 
@@ -67,6 +70,8 @@ class ScreenSummary:
     errors: list[str] = field(default_factory=list)
     wall_s: float = 0.0
     stage_s: dict[str, float] = field(default_factory=dict)
+    #: How each coordination type's missing complexes were started: ``graft``, or ``architector`` with why.
+    routes: dict[str, str] = field(default_factory=dict)
 
 
 def make_client(scheduler: str | None = None, n_workers: int | None = None) -> Client:
@@ -87,6 +92,7 @@ def _columns(rec: Record, names: dict[str, str]) -> dict:
     columns = dict(names) if rec.ligand else {}
     if rec.kind == Kind.COMPLEX:
         columns["qc_version"] = QC_VERSION
+        columns["route"] = rec.extra.get("route", "")
     return columns
 
 
@@ -153,6 +159,36 @@ def _submit_chain(client: Client, store: Store, settings: ScreeningSettings, lig
     return futures
 
 
+def _submit_grafts(client: Client, settings: ScreeningSettings, lig: Ligand, ctype: CoordinationType,
+                   todo: Sequence[str], plan: GraftPlan) -> tuple[dict, str]:
+    """Graft ``lig`` for every metal of ``todo`` (milliseconds each, here on the client) and submit the
+    optimisations, all at once: no chain is needed.  When any metal cannot be grafted, nothing is submitted
+    and the reason is returned, so the whole type goes the Architector way."""
+    starts = {}
+    for metal in todo:
+        try:
+            starts[metal] = grafted_starts(plan, lig, metal, ctype.name, settings)
+        except GraftError as exc:
+            return {}, f"{metal}: {exc}"
+    return {client.submit(compute_complex_from_starts, lig, ctype, metal, settings, structures, source, pure=False):
+            Kind.COMPLEX for metal, (structures, source) in starts.items()}, ""
+
+
+def _submit_shipped_aqua(client: Client, settings: ScreeningSettings, todo: Sequence[str]) -> dict:
+    """The aqua ions re-optimised from the shipped ones (a step or two each), when every one is shipped."""
+    shipped = {m: scaffold_template(settings, AQUA_TEMPLATE, m, AQUA.name) for m in todo}
+    if any(found is None or found[1] != m for m, found in shipped.items()):
+        return {}
+    return {client.submit(compute_complex_from_starts, None, AQUA, m, settings, [atoms], f"shipped {m} aqua ion",
+                          SHIPPED, pure=False): Kind.COMPLEX for m, (atoms, _) in shipped.items()}
+
+
+def _refused_grafts(lig: Ligand, ctype: CoordinationType, todo: Sequence[str], why: str) -> list[Record]:
+    """With the route forced to ``graft``, a type that cannot be grafted is stored as failed, with the reason."""
+    return [Record(Kind.COMPLEX, ligand=lig.smiles, metal=m, ctype=ctype.name, status=FAILED,
+                   reason=f"not grafted (route 'graft' only): {why}", extra={"route": GRAFT}) for m in todo]
+
+
 def run_screen(ligand: Ligand, store: Store, client: Client, settings: ScreeningSettings,
                metals: Sequence[str] = REE_METALS, ctypes: Sequence[str] = tuple(COORDINATION_TYPES),
                progress: ProgressCallback | None = None, retry_failed: bool = False,
@@ -184,10 +220,15 @@ def run_screen(ligand: Ligand, store: Store, client: Client, settings: Screening
         if missing(Kind.ION, metal=m):
             futures[client.submit(compute_ion_reference, m, settings, pure=False)] = REFERENCE
 
-    # Complexes: one chain per coordination type, the aqua ion included.
+    # Complexes: grafted onto the shipped complexes of the ligand's scaffold where possible (every metal at
+    # once), else one Architector chain per coordination type; the aqua ion always by its chain.
     chains: list[tuple[Ligand | None, CoordinationType]] = [(ligand, COORDINATION_TYPES[c]) for c in ctypes]
     chains.append((None, AQUA))
     requested = len(metals) * len(ctypes)
+    plan = plan_graft(ligand.smiles) if settings.route != ARCHITECTOR else None
+    no_plan = "forced by the settings" if settings.route == ARCHITECTOR else \
+        "the ligand is not a ring-substituted library scaffold"
+    routes: dict[str, str] = {}
     for lig, ctype in chains:
         smiles = lig.smiles if lig else ""
         todo = [m for m in metals if missing(Kind.COMPLEX, ligand=smiles, metal=m, ctype=ctype.name)]
@@ -195,6 +236,23 @@ def run_screen(ligand: Ligand, store: Store, client: Client, settings: Screening
             cached += len(metals) - len(todo)
         if not todo:
             continue
+        if lig is not None:
+            grafts, why = _submit_grafts(client, settings, lig, ctype, todo, plan) if plan else ({}, no_plan)
+            if grafts:
+                futures.update(grafts)
+                routes[ctype.name] = (f"{GRAFT}: onto the shipped {plan.scaffold} complexes, new groups at "
+                                      f"{', '.join(plan.positions) or 'none'}")
+                continue
+            routes[ctype.name] = f"{ARCHITECTOR} ({why})"
+            if settings.route == GRAFT:
+                for rec in _refused_grafts(lig, ctype, todo, why):
+                    store.save(rec, settings, _columns(rec, names))
+                continue
+        elif settings.route != ARCHITECTOR:
+            shipped = _submit_shipped_aqua(client, settings, todo)
+            if shipped:
+                futures.update(shipped)
+                continue
         futures.update(_submit_chain(client, store, settings, lig, ctype, todo))
 
     state = Progress(total=len(futures))
@@ -231,4 +289,4 @@ def run_screen(ligand: Ligand, store: Store, client: Client, settings: Screening
             errors.append(f"model prediction: {type(exc).__name__}: {exc}")
     return ScreenSummary(ligand=ligand.smiles, requested=requested, cached=cached, computed=len(futures),
                          failed=state.failed, qc_failed=state.qc_failed, errors=errors,
-                         wall_s=time.perf_counter() - start, stage_s=stage_s)
+                         wall_s=time.perf_counter() - start, stage_s=stage_s, routes=routes)

@@ -38,15 +38,25 @@ class ScreeningSettings:
     #: is stored as a failure with that reason (``--retry-failed`` reruns it).
     template_timeout_s: float = 900.0
     level: str = DEFAULT_LEVEL.name
+    #: How a complex's starting structure is built: ``auto`` grafts the ligand onto the shipped complex of its
+    #: scaffold when it has one (:mod:`core.chemistry.grafting`) and uses Architector otherwise;
+    #: ``architector`` always builds with Architector; ``graft`` only grafts (nothing else is computed).
+    route: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.route not in ROUTES:
+            raise ValueError(f"Unknown route {self.route!r}; choose from {', '.join(ROUTES)}.")
 
     def fingerprint(self) -> str:
         """Short content hash of every setting that changes results (the name included), used in result keys.
 
-        Time limits are left out: they decide whether a result is computed, not what it is.  The level is
+        Time limits are left out: they decide whether a result is computed, not what it is.  ``route`` counts
+        only when it forces one route (``auto`` results are keyed as before routes existed).  The level is
         left out too: it is keyed on its own (see :func:`core.storage.store.record_key`), which keeps keys
         of results stored before levels were a setting unchanged.
         """
-        values = {k: v for k, v in asdict(self).items() if k not in _OPERATIONAL}
+        values = {k: v for k, v in asdict(self).items()
+                  if k not in _OPERATIONAL and not (k == "route" and v == "auto")}
         text = json.dumps(values, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
@@ -64,6 +74,7 @@ class ScreeningSettings:
         return get_level(self.level)
 
 
+ROUTES = ("auto", "architector", "graft")
 _OPERATIONAL = frozenset({"template_timeout_s", "level"})
 
 FAST = ScreeningSettings()

@@ -20,6 +20,10 @@ from core.levels import LevelError, LevelResult
 from core.pipeline.settings import ScreeningSettings
 from core.storage.records import FAILED, OK, QC_FAILED, Kind, Record
 
+#: How a complex's starting structure was built (stored in the ``route`` column).
+GRAFT, ARCHITECTOR, SHIPPED = "graft", "architector", "shipped"
+
+
 def _from_level(kind: str, res: LevelResult, charge: int, **identity: str) -> Record:
     reason = "" if res.converged else f"optimisation stopped at the step limit ({res.n_steps} steps)"
     return Record(kind=kind, energy=res.energy, atoms=res.atoms, charge=charge, n_steps=res.n_steps,
@@ -71,7 +75,7 @@ def compute_la_complex(ligand: Ligand | None, ctype: CoordinationType, settings:
         return Record(Kind.COMPLEX, status=FAILED, reason=errors[0], charge=charge, **identity)
     results.sort(key=lambda r: (r.status != OK, r.energy))
     best = results[0]
-    best.extra["templates_optimised"] = len(results)
+    best.extra.update(templates_optimised=len(results), route=ARCHITECTOR)
     return best
 
 
@@ -106,8 +110,31 @@ def compute_swapped_complex(ligand: Ligand | None, ctype: CoordinationType, meta
     except LevelError as exc:
         return Record(Kind.COMPLEX, status=FAILED, reason=str(exc), charge=charge, **identity)
     record = _qc(_from_level(Kind.COMPLEX, res, charge, **identity), ligand, ctype)
-    record.extra["swapped_from"] = f"{source.metal} {source.kind} ({source.status})"
+    record.extra.update(swapped_from=f"{source.metal} {source.kind} ({source.status})", route=ARCHITECTOR)
     return record
+
+
+def compute_complex_from_starts(ligand: Ligand | None, ctype: CoordinationType, metal: str,
+                                settings: ScreeningSettings, starts: list[Atoms], source: str,
+                                route: str = GRAFT) -> Record:
+    """The ``metal`` complex optimised from given starting structures (grafts, one per embedding tried, or a
+    shipped aqua ion); the lowest that passes QC is kept.  ``source`` says what the starts were built on."""
+    identity = {"ligand": ligand.smiles if ligand else "", "metal": metal, "ctype": ctype.name}
+    charge = complex_charge(ligand.charge if ligand else 0, ctype)
+    results, errors = [], []
+    for atoms in starts:
+        try:
+            results.append(_qc(_from_level(Kind.COMPLEX, _optimise(atoms, charge, settings), charge, **identity),
+                               ligand, ctype))
+        except LevelError as exc:
+            errors.append(str(exc))
+    if not results:
+        return Record(Kind.COMPLEX, status=FAILED, reason=errors[0], charge=charge, **identity,
+                      extra={"route": route, "started_from": source})
+    results.sort(key=lambda r: (r.status != OK, r.energy))
+    best = results[0]
+    best.extra.update(route=route, started_from=source, starts_optimised=len(results))
+    return best
 
 
 def _ligand_conformers(ligand: Ligand, n: int, seed: int) -> list[Atoms]:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
-TABLE = "reescreen_results_v1"
+TABLE = "reescreen_results_v2"
 #: Stored key-value pairs copied into the read model (column name = key).
 FIELDS = ("kind", "ligand", "ligand_name", "scaffold", "substituent", "metal", "ctype", "status", "reason",
           "settings", "settings_hash", "level_of_theory", "e_bind_kcal", "e_exchange_kcal", "energy_kcal",
-          "total_charge", "converged", "n_steps", "model_e_bind_kcal", "model_name", "model_domain")
+          "total_charge", "converged", "n_steps", "model_e_bind_kcal", "model_name", "model_domain", "route")
 _COLUMNS = ", ".join(FIELDS)
 _EXTRACT = ", ".join(f"json_extract(key_value_pairs, '$.{f}')" for f in FIELDS)
 

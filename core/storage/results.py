@@ -31,11 +31,13 @@ E_COMPLEX = "E_complex (kcal/mol)"
 #: The bundled model's E_bind prediction (its label level is in the ``model`` column and on its card).
 MODEL_COLUMN = "E_bind model (kcal/mol)"
 LEVEL = "level of theory"
+#: Route of complexes stored before routes were recorded: Architector built every one of them.
+LEGACY_ROUTE = "architector"
 MODEL_DOMAIN = "model domain"
 ROW_ID = "row_id"
 COLUMNS = ["rank", "ligand", "smiles", "scaffold", "substituent", "metal", "type", "status", "qc",
            E_BIND, MODEL_COLUMN, E_EXCHANGE, E_COMPLEX, "charge", "converged", "steps", "reason", LEVEL,
-           "model", MODEL_DOMAIN, "settings", ROW_ID]
+           "model", MODEL_DOMAIN, "route", "settings", ROW_ID]
 
 #: Read-model column -> results-table column.
 _STORED = {"ligand_name": "ligand_name", "ligand": "smiles", "scaffold": "scaffold", "substituent": "substituent",
@@ -43,7 +45,7 @@ _STORED = {"ligand_name": "ligand_name", "ligand": "smiles", "scaffold": "scaffo
            "e_exchange_kcal": E_EXCHANGE, "energy_kcal": E_COMPLEX, "total_charge": "charge",
            "converged": "converged", "n_steps": "steps", "reason": "reason", "level_of_theory": LEVEL,
            "settings": "settings", "model_e_bind_kcal": MODEL_COLUMN, "model_name": "model",
-           "model_domain": MODEL_DOMAIN}
+           "model_domain": MODEL_DOMAIN, "route": "route"}
 
 
 def _complex_rows(store: Store, settings: ScreeningSettings | None, level: str | None) -> pd.DataFrame:
@@ -82,6 +84,7 @@ def results_frame(store: Store, ligands: Iterable[str] | None = None, settings: 
     df["ligand"] = df["ligand_name"].where(df["ligand_name"].notna(), df["smiles"])
     for col in ("scaffold", "substituent", "reason", "model", MODEL_DOMAIN):
         df[col] = df[col].fillna("")
+    df["route"] = df["route"].fillna(LEGACY_ROUTE)
     df["qc"] = df["status"].map({str(OK): "passed", str(QC_FAILED): "failed"}).fillna("n/a")
     df["converged"] = df["converged"].astype("boolean")
     for col in (E_BIND, E_EXCHANGE, E_COMPLEX, MODEL_COLUMN):
@@ -110,7 +113,8 @@ def structure(store: Store, row_id: int) -> "Atoms":
             "substituent": row.get("substituent", ""), "type": row.get("ctype", ""),
             "charge": int(row.get("total_charge", 0)),
             "qc": "passed" if row.status == OK else ("failed" if row.status == QC_FAILED else "n/a"),
-            "status": row.status, "level_of_theory": row.get("level_of_theory", ""), "energy_units": ENERGY_UNITS}
+            "status": row.status, "level_of_theory": row.get("level_of_theory", ""), "energy_units": ENERGY_UNITS,
+            "route": row.get("route", "")}
     for key, stored in (("energy", "e_bind_kcal"), ("absolute_energy", "energy_kcal"),
                         ("exchange_energy", "e_exchange_kcal")):
         if row.get(stored) is not None:
