@@ -27,6 +27,7 @@ COPY app ./app
 COPY pages ./pages
 COPY configs ./configs
 COPY models ./models
+COPY data/templates ./data/templates
 COPY .streamlit ./.streamlit
 
 # torch first, from the CPU (or CUDA) wheel index; its own dependencies come with requirements.txt.

@@ -52,7 +52,9 @@ def small_screen(tmp_path_factory, client, hopo_methyl):
     from core.storage.store import Store
 
     path = tmp_path_factory.mktemp("store") / "small.db"
-    summary = run_screen(hopo_methyl, Store(path), client, FAST, SMALL_METALS, SMALL_TYPES)
+    # the Architector route (templates, La complex, swap chain), which the engine tests below inspect
+    summary = run_screen(hopo_methyl, Store(path), client, FAST.with_changes(route="architector"), SMALL_METALS,
+                         SMALL_TYPES)
     return path, summary
 
 

@@ -189,7 +189,7 @@ def test_architector_stopped_at_its_time_limit_is_stored_with_its_reason_and_not
 
     store = Store(small_store_copy)
     before = {r.metal: r.id for r in store.db.select(kind="complex", ctype="1L6W", ligand=hopo_methyl.smiles)}
-    impatient = FAST.with_changes(template_timeout_s=1.0)
+    impatient = FAST.with_changes(template_timeout_s=1.0, route="architector")
     assert impatient.fingerprint() == FAST.fingerprint()  # a time limit does not change results
     summary = run_screen(hopo_methyl, store, client, impatient, ["La", "Lu"], ["1L6W", "2L4W"])
     assert summary.cached == 2 and not summary.errors

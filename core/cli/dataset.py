@@ -36,9 +36,18 @@ def add_parser(sub) -> None:
     b.add_argument("--concurrent-ligands", type=int, help="ligands screened at once (default: one per 4 workers)")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_db(b)
+    tp = dsub.add_parser("templates", help="write the scaffold templates for grafting from a store",
+                         description="Write every QC-passed complex of each scaffold's reference ligand (hydrogen "
+                                     "at C3) and the aqua ions from the store to data/templates/ with provenance: "
+                                     "the starting structures that new groups are grafted onto.")
+    tp.add_argument("--settings", default="fast", choices=list(PRESETS), help="search/optimisation preset")
+    tp.add_argument("--out", help="output folder (default data/templates)")
+    add_db(tp)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.dataset_command == "templates":
+        return _write_templates(args)
     from core.pipeline.dataset import build_dataset, dataset_grid, write_dataset
     from core.storage.store import Store
 
@@ -78,3 +87,15 @@ def run(args: argparse.Namespace) -> int:
               f"{c['failed']} failed, {c['missing']} missing (excluded)")
     print(f"shards and provenance.json in {args.out} (energies in {ENERGY_UNITS}, {settings.level})")
     return 1 if info.get("errors") else 0
+
+
+def _write_templates(args: argparse.Namespace) -> int:
+    from core.pipeline.scaffold_templates import TEMPLATES_DIR, write_scaffold_templates
+    from core.storage.store import Store
+
+    prov = write_scaffold_templates(Store(args.db), get_settings(args.settings),
+                                    Path(args.out) if args.out else TEMPLATES_DIR)
+    print(f"{prov['complexes']} template complexes written to {prov['file']} ({prov['level_of_theory']})")
+    for scaffold, per_type in prov["per_scaffold_and_type"].items():
+        print(f"  {scaffold}: " + ", ".join(f"{t} {n}" for t, n in per_type.items()))
+    return 0

@@ -9,7 +9,7 @@ from core.chemistry.constants import REE_METALS
 from core.chemistry.ligands import (SCAFFOLDS, SUBSTITUENTS, LigandError, assemble_smiles, library_ligand,
                                     make_ligand, parse_donor_pair)
 from core.cli.common import add_db, csv_list, format_table
-from core.pipeline.settings import PRESETS, get_settings
+from core.pipeline.settings import PRESETS, ROUTES, get_settings
 
 
 def add_parser(sub) -> None:
@@ -28,6 +28,9 @@ def add_parser(sub) -> None:
     s.add_argument("--types", default=",".join(COORDINATION_TYPES),
                    help=f"comma-separated coordination types (default: {','.join(COORDINATION_TYPES)})")
     s.add_argument("--settings", default="fast", choices=list(PRESETS), help="search/optimisation preset")
+    s.add_argument("--route", default="auto", choices=list(ROUTES),
+                   help="starting structures: auto (graft onto the shipped complex of a library scaffold when "
+                        "possible, else Architector), graft (only grafting), architector (always Architector)")
     s.add_argument("--scheduler", help="Dask scheduler address tcp://HOST:PORT (default $REESCREEN_SCHEDULER, "
                                        "else an embedded cluster with one worker per core)")
     s.add_argument("--workers", type=int, help="worker processes of the embedded cluster (default: cores)")
@@ -59,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     ligand = _ligand_from_args(args)
     metals = csv_list(args.metals, REE_METALS, "metals")
     ctypes = csv_list(args.types, tuple(COORDINATION_TYPES), "coordination types")
-    settings = get_settings(args.settings)
+    settings = get_settings(args.settings).with_changes(route=args.route)
     store = Store(args.db)
     print(f"Ligand {ligand.name}: {ligand.smiles} (charge {ligand.charge:+d}, donors {ligand.donors}); "
           f"{len(metals)} metals x {len(ctypes)} types, settings '{settings.name}', store {store.path}",

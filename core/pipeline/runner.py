@@ -133,17 +133,23 @@ def _series_starts(todo: Sequence[str], la, stored: Callable, submit: Callable) 
 
 
 def _submit_chain(client: Client, store: Store, settings: ScreeningSettings, lig: Ligand | None,
-                  ctype: CoordinationType, todo: Sequence[str]) -> dict:
-    """Submit what one coordination type still needs: template, La complex, the swapped metals."""
+                  ctype: CoordinationType, todo: Sequence[str],
+                  la_grafts: tuple[list, str] | None = None) -> dict:
+    """Submit what one coordination type still needs: the La complex (optimised from ``la_grafts`` when
+    given, else from an Architector template), then the other metals swapped along the series."""
     smiles = lig.smiles if lig else ""
     futures: dict = {}
     la_row = store.get(Kind.COMPLEX, settings, ligand=smiles, metal=TEMPLATE_METAL, ctype=ctype.name)
-    templates = store.templates(settings, smiles, ctype.name)
     need_la = TEMPLATE_METAL in todo or la_row is None
-    if need_la and not any(t.status == OK for t in templates):
-        templates = client.submit(compute_templates, lig, ctype, settings, pure=False)
-        futures[templates] = Kind.TEMPLATE
-    if need_la:
+    templates = [] if la_grafts else store.templates(settings, smiles, ctype.name)
+    if need_la and la_grafts:
+        la = client.submit(compute_complex_from_starts, lig, ctype, TEMPLATE_METAL, settings, *la_grafts,
+                           pure=False)
+        futures[la] = Kind.COMPLEX
+    elif need_la:
+        if not any(t.status == OK for t in templates):
+            templates = client.submit(compute_templates, lig, ctype, settings, pure=False)
+            futures[templates] = Kind.TEMPLATE
         la = client.submit(compute_la_complex, lig, ctype, settings, templates, pure=False)
         futures[la] = Kind.COMPLEX
     else:
@@ -159,19 +165,15 @@ def _submit_chain(client: Client, store: Store, settings: ScreeningSettings, lig
     return futures
 
 
-def _submit_grafts(client: Client, settings: ScreeningSettings, lig: Ligand, ctype: CoordinationType,
-                   todo: Sequence[str], plan: GraftPlan) -> tuple[dict, str]:
-    """Graft ``lig`` for every metal of ``todo`` (milliseconds each, here on the client) and submit the
-    optimisations, all at once: no chain is needed.  When any metal cannot be grafted, nothing is submitted
-    and the reason is returned, so the whole type goes the Architector way."""
-    starts = {}
-    for metal in todo:
-        try:
-            starts[metal] = grafted_starts(plan, lig, metal, ctype.name, settings)
-        except GraftError as exc:
-            return {}, f"{metal}: {exc}"
-    return {client.submit(compute_complex_from_starts, lig, ctype, metal, settings, structures, source, pure=False):
-            Kind.COMPLEX for metal, (structures, source) in starts.items()}, ""
+def _graft_la(plan: GraftPlan | None, lig: Ligand, ctype: CoordinationType,
+              settings: ScreeningSettings, why_not: str) -> tuple[tuple[list, str] | None, str]:
+    """Grafted starting structures of the La complex (milliseconds, here on the client), or None and why."""
+    if plan is None:
+        return None, why_not
+    try:
+        return grafted_starts(plan, lig, TEMPLATE_METAL, ctype.name, settings), ""
+    except GraftError as exc:
+        return None, f"{TEMPLATE_METAL}: {exc}"
 
 
 def _submit_shipped_aqua(client: Client, settings: ScreeningSettings, todo: Sequence[str]) -> dict:
@@ -236,24 +238,25 @@ def run_screen(ligand: Ligand, store: Store, client: Client, settings: Screening
             cached += len(metals) - len(todo)
         if not todo:
             continue
+        la_grafts = None
         if lig is not None:
-            grafts, why = _submit_grafts(client, settings, lig, ctype, todo, plan) if plan else ({}, no_plan)
-            if grafts:
-                futures.update(grafts)
-                routes[ctype.name] = (f"{GRAFT}: onto the shipped {plan.scaffold} complexes, new groups at "
-                                      f"{', '.join(plan.positions) or 'none'}")
-                continue
-            routes[ctype.name] = f"{ARCHITECTOR} ({why})"
-            if settings.route == GRAFT:
-                for rec in _refused_grafts(lig, ctype, todo, why):
-                    store.save(rec, settings, _columns(rec, names))
-                continue
+            la_grafts, why = _graft_la(plan, lig, ctype, settings, no_plan)
+            if la_grafts:
+                routes[ctype.name] = (f"{GRAFT}: La grafted onto the shipped {plan.scaffold} complex (new groups at "
+                                      f"{', '.join(plan.positions) or 'none'}), the other metals swapped along "
+                                      "the series from it")
+            else:
+                routes[ctype.name] = f"{ARCHITECTOR} ({why})"
+                if settings.route == GRAFT:
+                    for rec in _refused_grafts(lig, ctype, todo, why):
+                        store.save(rec, settings, _columns(rec, names))
+                    continue
         elif settings.route != ARCHITECTOR:
             shipped = _submit_shipped_aqua(client, settings, todo)
             if shipped:
                 futures.update(shipped)
                 continue
-        futures.update(_submit_chain(client, store, settings, lig, ctype, todo))
+        futures.update(_submit_chain(client, store, settings, lig, ctype, todo, la_grafts))
 
     state = Progress(total=len(futures))
     stage_s: dict[str, float] = {}

@@ -50,13 +50,13 @@ class ScreeningSettings:
     def fingerprint(self) -> str:
         """Short content hash of every setting that changes results (the name included), used in result keys.
 
-        Time limits are left out: they decide whether a result is computed, not what it is.  ``route`` counts
-        only when it forces one route (``auto`` results are keyed as before routes existed).  The level is
+        Time limits are left out: they decide whether a result is computed, not what it is.  So is ``route``:
+        it says how a missing complex's starting structure is built; a stored complex is reused whatever
+        built it, and its ``route`` column says which.  The level is
         left out too: it is keyed on its own (see :func:`core.storage.store.record_key`), which keeps keys
         of results stored before levels were a setting unchanged.
         """
-        values = {k: v for k, v in asdict(self).items()
-                  if k not in _OPERATIONAL and not (k == "route" and v == "auto")}
+        values = {k: v for k, v in asdict(self).items() if k not in _OPERATIONAL}
         text = json.dumps(values, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
@@ -75,7 +75,7 @@ class ScreeningSettings:
 
 
 ROUTES = ("auto", "architector", "graft")
-_OPERATIONAL = frozenset({"template_timeout_s", "level"})
+_OPERATIONAL = frozenset({"template_timeout_s", "level", "route"})
 
 FAST = ScreeningSettings()
 # Closer to the paper: up to 10 metal-centre symmetries and three templates per type, tighter forces.

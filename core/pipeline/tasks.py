@@ -110,7 +110,9 @@ def compute_swapped_complex(ligand: Ligand | None, ctype: CoordinationType, meta
     except LevelError as exc:
         return Record(Kind.COMPLEX, status=FAILED, reason=str(exc), charge=charge, **identity)
     record = _qc(_from_level(Kind.COMPLEX, res, charge, **identity), ligand, ctype)
-    record.extra.update(swapped_from=f"{source.metal} {source.kind} ({source.status})", route=ARCHITECTOR)
+    # the route of the chain's first complex (grafted, or from an Architector template) carries along it
+    record.extra.update(swapped_from=f"{source.metal} {source.kind} ({source.status})",
+                        route=source.extra.get("route") or ARCHITECTOR)
     return record
 
 

@@ -218,7 +218,7 @@ class Store:
                       charge=row.get("total_charge", 0), n_steps=row.get("n_steps", 0),
                       converged=row.get("converged", True), rank=row.get("rank", 0),
                       electronic_temperature=row.get("electronic_temperature", 0.0), wall_s=row.get("wall_s", 0.0),
-                      level=row.get("level_of_theory", ""))
+                      level=row.get("level_of_theory", ""), extra={"route": row.get("route", "")})
 
     def templates(self, settings: ScreeningSettings, ligand: str, ctype: str) -> list[Record]:
         """Stored La templates of one ligand and type, best first."""
