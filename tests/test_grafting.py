@@ -84,11 +84,16 @@ def test_grafted_complex_passes_qc_after_a_real_tblite_optimisation():
     assert "HOPO-hydrogen Lu 1L6W" in rec.extra["started_from"]
 
 
+def test_the_default_route_is_architector_until_grafting_is_shown_no_worse():
+    assert FAST.route == "architector"
+
+
 def test_a_screen_of_a_new_group_on_a_library_scaffold_builds_every_complex_by_grafting(tmp_path, client):
     from core.pipeline.runner import run_screen
 
     store = Store(tmp_path / "graft.db")
-    summary = run_screen(make_ligand(ISOPROPYL_HOPO), store, client, FAST, ["La", "Lu"], ["1L6W"])
+    summary = run_screen(make_ligand(ISOPROPYL_HOPO), store, client, FAST.with_changes(route="auto"), ["La", "Lu"],
+                         ["1L6W"])
     assert not summary.errors and summary.routes["1L6W"].startswith("graft")
     table = results_frame(store)
     assert list(table["route"]) == ["graft", "graft"] and (table["qc"] == "passed").all()

@@ -18,12 +18,13 @@ from functools import lru_cache
 
 import numpy as np
 from ase import Atoms
-from rdkit import Chem, RDLogger
-from rdkit.Chem import AllChem, rdDetermineBonds
+from rdkit import Chem
+from rdkit.Chem import AllChem
 from rdkit.Geometry import Point3D
 
 from core.chemistry.geometry import fragments, metal_index
 from core.chemistry.ligands import SCAFFOLDS, assemble_smiles
+from core.chemistry.qc import mol_from_atoms
 
 #: Closest approach (Å) a grafted atom may make to any atom outside its ligand, or to an atom of its own
 #: ligand four or more bonds away.  A C–H···H–C contact at van der Waals distance is ~2.4 Å; below 1.7 Å
@@ -163,26 +164,14 @@ def reference_copies(template: Atoms, scaffold: str, ligand_charge: int) -> list
         frag = template[members]
         if sorted(frag.get_chemical_symbols()) != want:
             continue
-        mol = _mol_from_atoms(frag, ligand_charge)
-        match = mol.GetSubstructMatch(ref) if mol is not None else ()
+        try:
+            match = mol_from_atoms(frag, ligand_charge).GetSubstructMatch(ref)
+        except Exception:  # RDKit could not assign the bonds: treated as no match
+            match = ()
         if not match:
             raise GraftError(f"a {scaffold} ligand of the template does not match its reference ligand")
         copies.append(np.asarray(members)[list(match)])
     return copies
-
-
-def _mol_from_atoms(atoms: Atoms, charge: int) -> Chem.Mol | None:
-    xyz = f"{len(atoms)}\n\n" + "\n".join(
-        f"{s} {x:.6f} {y:.6f} {z:.6f}" for s, (x, y, z) in zip(atoms.get_chemical_symbols(), atoms.positions))
-    RDLogger.DisableLog("rdApp.*")
-    try:
-        mol = Chem.MolFromXYZBlock(xyz)
-        rdDetermineBonds.DetermineBonds(mol, charge=int(charge))
-        return mol
-    except Exception:
-        return None
-    finally:
-        RDLogger.EnableLog("rdApp.*")
 
 
 #: Embeddings of the new ligand tried (different internal conformations of its groups).

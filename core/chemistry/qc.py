@@ -43,18 +43,24 @@ def inchikey_from_smiles(smiles: str, fixed_h: bool = True) -> str:
     return Chem.MolToInchiKey(Chem.MolFromSmiles(smiles), options=_INCHI_OPTIONS if fixed_h else "")
 
 
-def inchikey_from_atoms(atoms: Atoms, charge: int, fixed_h: bool = True) -> str:
-    """InChIKey of a molecule given only as elements and coordinates, with total ``charge`` (fixed-H unless
-    ``fixed_h`` is False)."""
+def mol_from_atoms(atoms: Atoms, charge: int) -> Chem.Mol:
+    """An RDKit molecule from elements and coordinates, bonds and charges assigned for total ``charge``
+    (raises when RDKit cannot assign them)."""
     xyz = f"{len(atoms)}\n\n" + "\n".join(
         f"{s} {x:.6f} {y:.6f} {z:.6f}" for s, (x, y, z) in zip(atoms.get_chemical_symbols(), atoms.positions))
     RDLogger.DisableLog("rdApp.*")
     try:
         mol = Chem.MolFromXYZBlock(xyz)
         rdDetermineBonds.DetermineBonds(mol, charge=int(charge))
-        return Chem.MolToInchiKey(mol, options=_INCHI_OPTIONS if fixed_h else "")
+        return mol
     finally:
         RDLogger.EnableLog("rdApp.*")
+
+
+def inchikey_from_atoms(atoms: Atoms, charge: int, fixed_h: bool = True) -> str:
+    """InChIKey of a molecule given only as elements and coordinates, with total ``charge`` (fixed-H unless
+    ``fixed_h`` is False)."""
+    return Chem.MolToInchiKey(mol_from_atoms(atoms, charge), options=_INCHI_OPTIONS if fixed_h else "")
 
 
 def _changed_reason(role: str, frag: Atoms, charge: int, smiles: str, key: str) -> str:

@@ -228,7 +228,7 @@ def run_screen(ligand: Ligand, store: Store, client: Client, settings: Screening
     chains.append((None, AQUA))
     requested = len(metals) * len(ctypes)
     plan = plan_graft(ligand.smiles) if settings.route != ARCHITECTOR else None
-    no_plan = "forced by the settings" if settings.route == ARCHITECTOR else \
+    no_plan = "the default route; --route auto grafts" if settings.route == ARCHITECTOR else \
         "the ligand is not a ring-substituted library scaffold"
     routes: dict[str, str] = {}
     for lig, ctype in chains:

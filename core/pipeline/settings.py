@@ -38,10 +38,12 @@ class ScreeningSettings:
     #: is stored as a failure with that reason (``--retry-failed`` reruns it).
     template_timeout_s: float = 900.0
     level: str = DEFAULT_LEVEL.name
-    #: How a complex's starting structure is built: ``auto`` grafts the ligand onto the shipped complex of its
-    #: scaffold when it has one (:mod:`core.chemistry.grafting`) and uses Architector otherwise;
-    #: ``architector`` always builds with Architector; ``graft`` only grafts (nothing else is computed).
-    route: str = "auto"
+    #: How a complex's starting structure is built: ``architector`` (default) builds La templates with
+    #: Architector; ``auto`` grafts the ligand onto the shipped complex of its scaffold when it has one
+    #: (:mod:`core.chemistry.grafting`) and uses Architector otherwise; ``graft`` only grafts.  Grafting is
+    #: 2.5x faster but not the default: on ten library ligands its minima lie 5 kcal/mol above Architector's
+    #: on average (benchmarks/compare_routes.py), so mixing routes would bias a ranking.
+    route: str = "architector"
 
     def __post_init__(self) -> None:
         if self.route not in ROUTES:
