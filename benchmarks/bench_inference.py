@@ -57,7 +57,7 @@ def main() -> int:
         print(f"  model, batch {batch:2d}: {statistics.median(rates):7.1f} complexes/s (median of {args.repeats})"
               + (f"; {statistics.median(rates) / plain_rate:.2f}x the unmodified contraction" if batch == 1 else ""))
     from core.model.inference import predict_on_cluster
-    from core.pipeline.runner import make_client
+    from core.pipeline.cluster import make_client
 
     with make_client(n_workers=os.cpu_count()) as client:
         predict_on_cluster(client, model, frames[: 4 * os.cpu_count()], chunk=4)  # load the model on every worker

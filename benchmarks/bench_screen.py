@@ -22,7 +22,8 @@ from core.storage.results import results_frame
 from core.chemistry.complexes import COORDINATION_TYPES, architector_input, complex_charge
 from core.chemistry.constants import REE_METALS
 from core.chemistry.ligands import library_ligand
-from core.pipeline.runner import make_client, run_screen
+from core.pipeline.cluster import make_client
+from core.pipeline.runner import run_screen
 from core.pipeline.settings import get_settings
 from core.storage.store import Store
 

@@ -20,7 +20,8 @@ sys.path.insert(0, str(ROOT))
 import pandas as pd  # noqa: E402
 
 from core.chemistry.ligands import library_ligand  # noqa: E402
-from core.pipeline.runner import make_client, run_screen  # noqa: E402
+from core.pipeline.cluster import make_client  # noqa: E402
+from core.pipeline.runner import run_screen  # noqa: E402
 from core.pipeline.settings import FAST  # noqa: E402
 from core.storage.results import E_BIND, results_frame  # noqa: E402
 from core.storage.store import Store  # noqa: E402

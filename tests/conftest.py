@@ -31,7 +31,7 @@ def hopo_methyl():
 def client():
     import types
 
-    from core.pipeline.runner import make_client
+    from core.pipeline.cluster import make_client
 
     # Spawned workers re-run the parent's __main__ file; under AppTest that can be a page script.
     main = sys.modules["__main__"]

@@ -11,7 +11,8 @@ import pytest
 
 from core.storage.results import results_frame
 from core.chemistry.ligands import library_ligand
-from core.pipeline.runner import make_client, run_screen
+from core.pipeline.cluster import make_client
+from core.pipeline.runner import run_screen
 from core.pipeline.settings import FAST
 from core.storage.store import Store
 

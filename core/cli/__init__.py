@@ -3,6 +3,7 @@ train/evaluate/predict); this module assembles the parser and dispatches."""
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from core import __version__
@@ -37,17 +38,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum, frame) -> None:
+    """SIGTERM ends a run the way Ctrl-C does: results so far are kept, the cluster is closed."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``reescreen`` command."""
+    """Entry point of the ``reescreen`` command: one line and a non-zero status for every error a user can
+    cause (bad input, an unusable store or output path, an unreachable scheduler, an interrupt)."""
+    from core.pipeline.cluster import ClusterError
+
+    signal.signal(signal.SIGTERM, _interrupt)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
         return COMMANDS[args.command][1](args)
     except argparse.ArgumentTypeError as exc:
         parser.error(str(exc))
-    except (LigandError, ValueError) as exc:
+    except (LigandError, ValueError, ClusterError) as exc:
         print(f"reescreen: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # an output folder that does not exist, a file that cannot be written
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"reescreen: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("reescreen: interrupted.", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -13,11 +13,13 @@ TABLE_COLUMNS = ["rank", "ligand", "metal", "type", E_BIND, E_EXCHANGE, "qc", "c
 
 
 def csv_list(text: str, allowed, what: str) -> list[str]:
-    """Comma-separated items, each one of ``allowed``, duplicates kept in order once."""
-    items = [x.strip() for x in text.split(",") if x.strip()]
+    """Comma-separated items, each one of ``allowed``, each kept once in the order given; none is an error."""
+    items = list(dict.fromkeys(x.strip() for x in text.split(",") if x.strip()))
     bad = [x for x in items if x not in allowed]
     if bad:
         raise argparse.ArgumentTypeError(f"unknown {what}: {', '.join(bad)} (choose from {', '.join(allowed)})")
+    if not items:
+        raise argparse.ArgumentTypeError(f"no {what} given (choose from {', '.join(allowed)})")
     return items
 
 

@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     store = Store(args.db)
     info: dict = {}
     if not args.write_only:
-        from core.pipeline.runner import make_client
+        store.check_writable()
+        from core.pipeline.cluster import make_client
 
         bar = None
         if not args.no_progress:

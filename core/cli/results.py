@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from core.chemistry.complexes import COORDINATION_TYPES
 from core.chemistry.constants import ENERGY_UNITS, REE_METALS
@@ -39,6 +40,7 @@ def run_results(args: argparse.Namespace) -> int:
     from core.storage.store import Store
 
     store = Store(args.db)
+    store.check_exists()
     df = results_frame(
         store,
         ligands=[make_ligand(args.smiles).smiles] if args.smiles else None,
@@ -53,7 +55,12 @@ def run_export(args: argparse.Namespace) -> int:
     from core.storage.results import export_csv, export_extxyz, levels_in, results_frame
     from core.storage.store import Store
 
+    out = Path(args.output)
+    if out.is_dir() or not out.parent.is_dir():
+        raise ValueError(f"cannot write {out}: " + ("it is a folder" if out.is_dir() else
+                                                     f"the folder {out.parent} does not exist"))
     store = Store(args.db)
+    store.check_exists()
     fmt = args.format or ("csv" if args.output.lower().endswith(".csv") else "extxyz")
     settings = get_settings(args.settings) if args.settings else None
     if fmt == "csv":

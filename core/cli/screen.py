@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from core.chemistry.complexes import COORDINATION_TYPES
@@ -35,6 +36,9 @@ def add_parser(sub) -> None:
     s.add_argument("--scheduler", help="Dask scheduler address tcp://HOST:PORT (default $REESCREEN_SCHEDULER, "
                                        "else an embedded cluster with one worker per core)")
     s.add_argument("--workers", type=int, help="worker processes of the embedded cluster (default: cores)")
+    s.add_argument("--dashboard", metavar="HOST:PORT|off",
+                   help="the embedded cluster's Dask dashboard (default $REESCREEN_DASHBOARD, else "
+                        "127.0.0.1 on a free port; it has no authentication, so keep it on 127.0.0.1)")
     s.add_argument("--retry-failed", action="store_true", help="recompute stored failures too")
     s.add_argument("--model", help="model folder for E_bind predictions (default: the bundled model, if shipped)")
     s.add_argument("--no-model", action="store_true", help="no model predictions")
@@ -56,7 +60,8 @@ def _ligand_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.pipeline.runner import make_client, run_screen
+    from core.pipeline.cluster import close_client, make_client
+    from core.pipeline.runner import run_screen
     from core.storage.results import results_frame
     from core.storage.store import Store
 
@@ -64,27 +69,24 @@ def run(args: argparse.Namespace) -> int:
     metals = csv_list(args.metals, REE_METALS, "metals")
     ctypes = csv_list(args.types, tuple(COORDINATION_TYPES), "coordination types")
     settings = get_settings(args.settings).with_changes(route=args.route)
-    store = Store(args.db)
+    store = Store(args.db)  # checked, not created: nothing is written until the cluster is up
+    store.check_writable()
     print(f"Ligand {ligand.name}: {ligand.smiles} (charge {ligand.charge:+d}, donors {ligand.donors}); "
           f"{len(metals)} metals x {len(ctypes)} types, settings '{settings.name}', store {store.path}",
           file=sys.stderr)
-    bar = None
-    callback = None
-    if not args.no_progress:
-        from tqdm import tqdm
-
-        def callback(p):
-            nonlocal bar
-            if bar is None:
-                bar = tqdm(total=p.total, unit="task", file=sys.stderr)
-            bar.n = p.done
-            bar.set_postfix(failed=p.failed, qc=p.qc_failed, errors=p.errors, refresh=False)
-            bar.refresh()
-    model = _screen_model(args)
-    with make_client(args.scheduler, args.workers) as client:
-        summary = run_screen(ligand, store, client, settings, metals, ctypes, callback, args.retry_failed, model)
-    if bar is not None:
-        bar.close()
+    progress = _ProgressLine(enabled=not args.no_progress)
+    client = make_client(args.scheduler, args.workers, args.dashboard)  # first: an unreachable scheduler fails fast
+    try:
+        model = _screen_model(args)
+        summary = run_screen(ligand, store, client, settings, metals, ctypes, progress, args.retry_failed, model)
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the clean-up
+        progress.close()
+        print(f"reescreen: interrupted; {progress.saved} results saved, rerun to finish.", file=sys.stderr)
+        return 130
+    finally:
+        close_client(client)
+    progress.close()
     print(f"{summary.requested} complexes requested: {summary.cached} from the store, {summary.computed} tasks "
           f"run in {summary.wall_s:.1f} s; {summary.failed} failed, {summary.qc_failed} QC-flagged.",
           file=sys.stderr)
@@ -94,6 +96,33 @@ def run(args: argparse.Namespace) -> int:
         print(f"error (will be retried on the next run): {err}", file=sys.stderr)
     print(format_table(results_frame(store, [ligand.smiles], settings, metals, ctypes)))
     return 1 if summary.errors else 0
+
+
+class _ProgressLine:
+    """The run's progress callback: a tqdm bar on stderr (unless disabled), and the count of saved results."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.saved = 0
+        self.bar = None
+
+    def __call__(self, p) -> None:
+        self.saved = p.saved
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=p.total, unit="task", file=sys.stderr)
+        self.bar.total = p.total
+        self.bar.n = p.done
+        self.bar.set_postfix(failed=p.failed, qc=p.qc_failed, errors=p.errors, refresh=False)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def _screen_model(args: argparse.Namespace):

@@ -6,6 +6,7 @@ finished result and a resubmitted job computes only what is missing.
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import queue
 import threading
@@ -16,7 +17,8 @@ from pathlib import Path
 from typing import Sequence
 
 from core.chemistry.ligands import Ligand
-from core.pipeline.runner import Progress, ScreenSummary, make_client, run_screen
+from core.pipeline.cluster import make_client
+from core.pipeline.runner import Progress, ScreenSummary, run_screen
 from core.pipeline.settings import ScreeningSettings
 from core.storage.store import Store
 
@@ -101,7 +103,7 @@ class JobManager:
                     model = self._load_model()
 
                 def report(p: Progress, job: Job = job) -> None:
-                    job.progress = Progress(p.total, p.done, p.failed, p.qc_failed, p.errors, p.last)
+                    job.progress = dataclasses.replace(p)
 
                 job.summary = run_screen(job.ligand, Store(self.store_path), client, job.settings, job.metals,
                                          job.ctypes, report, model=model)

@@ -9,13 +9,11 @@ whatever was lost with a dead client is simply missing on the next run.
 """
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import dask
-from distributed import Client, LocalCluster, as_completed
+from distributed import Client, as_completed
 
 from core.chemistry.complexes import AQUA, COORDINATION_TYPES, CoordinationType
 from core.chemistry.constants import REE_METALS, TEMPLATE_METAL
@@ -32,13 +30,8 @@ from core.pipeline.tasks import ARCHITECTOR, GRAFT, SHIPPED, compute_complex_fro
 from core.storage.records import FAILED, OK, QC_FAILED, Kind, Record
 from core.storage.store import Store
 
-SCHEDULER_ENV = "REESCREEN_SCHEDULER"
 LANTHANIDE_SERIES = tuple(m for m in REE_METALS if m != "Y")  # La ... Lu
 Y_CHAIN_NEIGHBOUR = "Ho"  # CN-8 radii: Y 1.019 Å, Ho 1.015 Å
-#: One BLAS/OpenMP thread per worker process: threads fight for the 2 cores otherwise.
-SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-                     "NUMBA_NUM_THREADS": "1"}
-
 #: Stage label of the reference calculations (free ligand, water, bare ions) in progress and timings.
 REFERENCE = "reference"
 
@@ -55,6 +48,8 @@ class Progress:
     qc_failed: int = 0
     errors: int = 0
     last: str = ""
+    #: Results written to the store by this run so far.
+    saved: int = 0
 
 
 @dataclass
@@ -72,19 +67,6 @@ class ScreenSummary:
     stage_s: dict[str, float] = field(default_factory=dict)
     #: How each coordination type's missing complexes were started: ``graft``, or ``architector`` with why.
     routes: dict[str, str] = field(default_factory=dict)
-
-
-def make_client(scheduler: str | None = None, n_workers: int | None = None) -> Client:
-    """A Dask client: on ``scheduler`` (or ``$REESCREEN_SCHEDULER``) if given, else an embedded
-    ``LocalCluster`` of single-threaded worker processes, one per core."""
-    address = scheduler or os.environ.get(SCHEDULER_ENV)
-    if address:
-        return Client(address, timeout="30s")
-    dask.config.set({"distributed.nanny.pre-spawn-environ": SINGLE_THREAD_ENV,
-                     "distributed.worker.daemon": False})
-    cluster = LocalCluster(n_workers=n_workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                           dashboard_address=":0", host="127.0.0.1")
-    return Client(cluster)
 
 
 def _columns(rec: Record, names: dict[str, str]) -> dict:
@@ -274,6 +256,7 @@ def run_screen(ligand: Ligand, store: Store, client: Client, settings: Screening
             records = result if isinstance(result, list) else [result]
             for rec in records:
                 store.save(rec, settings, _columns(rec, names))
+                state.saved += 1
                 stage_s[label] = stage_s.get(label, 0.0) + rec.wall_s
                 if rec.kind != Kind.TEMPLATE or rec.status != OK:
                     _status_counts(state, rec)

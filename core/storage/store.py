@@ -41,6 +41,55 @@ INDEXES = ("CREATE INDEX IF NOT EXISTS reescreen_text_kv ON text_key_values(key,
            "CREATE INDEX IF NOT EXISTS reescreen_number_kv ON number_key_values(key, value)")
 
 
+#: First bytes of every SQLite 3 database file.
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+class StoreError(ValueError):
+    """The store file cannot be used (a folder, not SQLite, damaged, not writable); it is left untouched."""
+
+
+def check_store_path(path: Path) -> None:
+    """Refuse a path that cannot hold a store, without creating or changing anything.
+
+    A missing file is fine when its folder exists or can be made (it is created on first write).  An
+    existing one must be a SQLite database that is whole (its header's page count fits the file) and, if it
+    holds tables, an ASE database.  Damaged files are refused rather than repaired: SQLite would otherwise
+    write into them.
+    """
+    if path.is_dir():
+        raise StoreError(f"store {path} is a folder; give a file path, e.g. {path / DEFAULT_DB}")
+    if not path.exists():
+        folder = next((p for p in path.absolute().parents if p.exists()), None)
+        if folder is None or not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+            raise StoreError(f"store {path} cannot be created: {folder} is not a writable folder")
+        return
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(100)
+        size = path.stat().st_size
+    except OSError as exc:
+        raise StoreError(f"store {path} cannot be read: {exc.strerror or exc}") from None
+    if size == 0 and not header:
+        return  # an empty file becomes a new store (files in /proc report size 0 but have content)
+    if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
+        raise StoreError(f"store {path} is not a SQLite database; give a reescreen store or a new file name")
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    n_pages = int.from_bytes(header[28:32], "big")
+    if page_size < 512 or size % page_size or n_pages * page_size > size:
+        raise StoreError(f"store {path} is damaged (truncated: {size:,} bytes, its header says "
+                         f"{n_pages * page_size:,}); restore it from a copy or give a new file name")
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30) as con:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"store {path} is damaged ({exc}); restore it from a copy or give a new file name") \
+            from None
+    if tables and "systems" not in tables:
+        raise StoreError(f"store {path} is a SQLite database but not a reescreen (ASE) store; give a new file name")
+
+
 def default_db_path() -> Path:
     """``$REESCREEN_DB`` if set, else ``reescreen.db`` in the working folder."""
     return Path(os.environ.get("REESCREEN_DB") or DEFAULT_DB)
@@ -79,6 +128,7 @@ class Store:
 
     def __init__(self, path: str | os.PathLike | None = None):
         self.path = Path(path) if path else default_db_path()
+        check_store_path(self.path)
 
     @cached_property
     def db(self) -> "ase.db.core.Database":
@@ -86,11 +136,16 @@ class Store:
         only SQLite (:mod:`core.storage.results`), so pages that only read never load ``ase.db``."""
         import ase.db
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # No ASE lock file: a process killed while holding it would leave it behind and every later writer
-        # would wait forever (found by the killed-server test).  SQLite's own locks die with their process.
-        db = ase.db.connect(str(self.path), type="db", append=True, use_lock_file=False)
-        if not db.metadata:
+        check_store_path(self.path)  # it may have changed since this Store was made
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # No ASE lock file: a process killed while holding it would leave it behind and every later writer
+            # would wait forever (found by the killed-server test).  SQLite's own locks die with their process.
+            db = ase.db.connect(str(self.path), type="db", append=True, use_lock_file=False)
+            metadata = db.metadata
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"store {self.path} cannot be opened: {exc}") from None
+        if not metadata:
             from core.levels import DEFAULT_LEVEL
 
             # the screening level; every row names its own level (a store may hold several)
@@ -107,6 +162,28 @@ class Store:
             except sqlite3.OperationalError:
                 time.sleep(0.5 * (attempt + 1))
         return db
+
+    def check_writable(self) -> None:
+        """Raise :class:`StoreError` unless a result could be written now, without creating the store: a
+        probe file is made and removed in its folder when the store does not exist yet."""
+        import tempfile
+
+        if self.path.exists():
+            if not os.access(self.path, os.W_OK):
+                raise StoreError(f"store {self.path} is read-only")
+            return
+        folder = next(p for p in self.path.absolute().parents if p.exists())
+        try:
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".reescreen-probe-"):
+                pass
+        except OSError as exc:
+            raise StoreError(f"store {self.path} cannot be created in {folder}: {exc.strerror or exc}") from None
+
+    def check_exists(self) -> None:
+        """Raise :class:`StoreError` when there is no store file to read."""
+        if not self.path.exists():
+            raise StoreError(f"no store at {self.path}: screen a ligand first, or give --db PATH "
+                             "(or $REESCREEN_DB)")
 
     def ensure_read_model(self) -> bool:
         """Make sure the results read model (:mod:`core.storage.read_model`) matches the stored rows; False
