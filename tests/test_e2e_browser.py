@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
+TEST_MARK = "REESCREEN_TEST_MARK"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # CI installs Debian's chromium (.ci/run) and must run this test; elsewhere it needs `apt-get install chromium`.
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"),
@@ -30,10 +32,12 @@ def server(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "REESCREEN_DB": str(tmp_path / "e2e.db"), "OMP_NUM_THREADS": "1"}
+    mark = uuid.uuid4().hex  # every process of the server carries it (see test_killed_server_leaves_no_process)
+    env = {**os.environ, "REESCREEN_DB": str(tmp_path / "e2e.db"), "OMP_NUM_THREADS": "1", TEST_MARK: mark}
     proc = subprocess.Popen([str(Path(sys.executable).parent / "streamlit"), "run", "app/main.py",
                              "--server.port", str(port)], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc.mark = mark
     import urllib.request
 
     start = time.time()
@@ -231,3 +235,45 @@ def test_app_job_and_cli_job_share_the_store_and_a_killed_server_loses_nothing(s
     con = sqlite3.connect(db)
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     con.close()
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_killed_server_leaves_no_process_of_its_job(server, how):
+    """The app server is stopped while its job has Architector building in a worker: within 10 s no process
+    that the server started (Dask workers, Architector's fork-server and build child) is left."""
+    import psutil
+    from playwright.sync_api import sync_playwright
+
+    url, _, proc, db = server
+
+    def marked() -> list[str]:
+        found = []
+        for p in psutil.process_iter():
+            try:
+                if p.environ().get(TEST_MARK) == proc.mark and p.status() != psutil.STATUS_ZOMBIE:
+                    found.append(" ".join(p.cmdline())[:100])
+            except psutil.Error:
+                continue
+        return found
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1300, "height": 1400})
+        page.goto(url)
+        page.wait_for_selector("text=Donor atoms", timeout=60000)  # library default: HOPO-methyl
+        page.get_by_role("link", name="Screen").click()
+        page.wait_for_selector("text=Coordination types", timeout=30000)
+        _choose(page, "Metals", ["La"])
+        _choose(page, "Coordination types", ["1L6W"])
+        page.get_by_role("button", name="Screen").click()
+        deadline = time.time() + 240
+        while not any("forkserver" in c for c in marked()):
+            assert time.time() < deadline, f"no Architector build started: {marked()}"
+            time.sleep(0.3)
+        browser.close()
+    proc.send_signal(how)  # the server process only, as a service manager or the OOM killer would
+    proc.wait(timeout=30)
+    deadline = time.time() + 10
+    while (left := marked()) and time.time() < deadline:
+        time.sleep(0.5)
+    assert not left, f"left 10 s after the server got {how.name}: {left}"

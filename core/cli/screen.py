@@ -90,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{summary.requested} complexes requested: {summary.cached} from the store, {summary.computed} tasks "
           f"run in {summary.wall_s:.1f} s; {summary.failed} failed, {summary.qc_failed} QC-flagged.",
           file=sys.stderr)
+    for note in summary.shared:
+        print(f"shared store: {note}", file=sys.stderr)
     for ctype, route in summary.routes.items():
         print(f"{ctype}: built by {route}", file=sys.stderr)
     for err in summary.errors:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from distributed import Client, as_completed
+from distributed import Client, wait
 
 from core.chemistry.complexes import AQUA, COORDINATION_TYPES, CoordinationType
 from core.chemistry.constants import REE_METALS, TEMPLATE_METAL
@@ -28,10 +28,13 @@ from core.pipeline.tasks import ARCHITECTOR, GRAFT, SHIPPED, compute_complex_fro
     compute_la_complex, compute_ligand_reference, compute_swapped_complex, compute_templates, \
     compute_water_reference
 from core.storage.records import FAILED, OK, QC_FAILED, Kind, Record
-from core.storage.store import Store
+from core.storage.claims import Claims
+from core.storage.store import Store, record_key
 
 LANTHANIDE_SERIES = tuple(m for m in REE_METALS if m != "Y")  # La ... Lu
 Y_CHAIN_NEIGHBOUR = "Ho"  # CN-8 radii: Y 1.019 Å, Ho 1.015 Å
+#: Seconds between looks at units another run is computing.
+WAIT_POLL_S = 1.0
 #: Stage label of the reference calculations (free ligand, water, bare ions) in progress and timings.
 REFERENCE = "reference"
 
@@ -67,6 +70,8 @@ class ScreenSummary:
     stage_s: dict[str, float] = field(default_factory=dict)
     #: How each coordination type's missing complexes were started: ``graft``, or ``architector`` with why.
     routes: dict[str, str] = field(default_factory=dict)
+    #: Units another run was computing on the same store: waited for, or taken over when that run had stopped.
+    shared: list[str] = field(default_factory=list)
 
 
 def _columns(rec: Record, names: dict[str, str]) -> dict:
@@ -189,82 +194,77 @@ def run_screen(ligand: Ligand, store: Store, client: Client, settings: Screening
     metals = [m for m in REE_METALS if m in set(metals)]
     names = {"ligand_name": ligand.name, "scaffold": ligand.scaffold, "substituent": ligand.substituent}
     recheck_qc(store, settings, ligand)
-    futures: dict = {}  # future -> label
-    cached = 0
+    counts = {"cached": 0}
 
     def missing(kind: str, **ident: str) -> bool:
         return not store.has(kind, settings, retry_failed=retry_failed, **ident)
 
-    # References.
-    if missing(Kind.LIGAND, ligand=ligand.smiles):
-        futures[client.submit(compute_ligand_reference, ligand, settings, pure=False)] = REFERENCE
-    if missing(Kind.WATER):
-        futures[client.submit(compute_water_reference, settings, pure=False)] = REFERENCE
-    for m in metals:
-        if missing(Kind.ION, metal=m):
-            futures[client.submit(compute_ion_reference, m, settings, pure=False)] = REFERENCE
+    def reference(kind: str, task, *args, **ident: str) -> _Unit:
+        def submit() -> dict:
+            return {client.submit(task, *args, pure=False): REFERENCE} if missing(kind, **ident) else {}
+        return _Unit(_unit_key(kind, settings, **ident), f"{kind} {ident.get('metal', '')}".strip(), submit)
 
     # Complexes: grafted onto the shipped complexes of the ligand's scaffold where possible (every metal at
     # once), else one Architector chain per coordination type; the aqua ion always by its chain.
-    chains: list[tuple[Ligand | None, CoordinationType]] = [(ligand, COORDINATION_TYPES[c]) for c in ctypes]
-    chains.append((None, AQUA))
     requested = len(metals) * len(ctypes)
     plan = plan_graft(ligand.smiles) if settings.route != ARCHITECTOR else None
     no_plan = "the default route; --route auto grafts" if settings.route == ARCHITECTOR else \
         "the ligand is not a ring-substituted library scaffold"
     routes: dict[str, str] = {}
-    for lig, ctype in chains:
-        smiles = lig.smiles if lig else ""
-        todo = [m for m in metals if missing(Kind.COMPLEX, ligand=smiles, metal=m, ctype=ctype.name)]
-        if lig is not None:
-            cached += len(metals) - len(todo)
-        if not todo:
-            continue
-        la_grafts = None
-        if lig is not None:
-            la_grafts, why = _graft_la(plan, lig, ctype, settings, no_plan)
-            if la_grafts:
-                routes[ctype.name] = (f"{GRAFT}: La grafted onto the shipped {plan.scaffold} complex (new groups at "
-                                      f"{', '.join(plan.positions) or 'none'}), the other metals swapped along "
-                                      "the series from it")
-            else:
-                routes[ctype.name] = f"{ARCHITECTOR} ({why})"
-                if settings.route == GRAFT:
-                    for rec in _refused_grafts(lig, ctype, todo, why):
-                        store.save(rec, settings, _columns(rec, names))
-                    continue
-        elif settings.route != ARCHITECTOR:
-            shipped = _submit_shipped_aqua(client, settings, todo)
-            if shipped:
-                futures.update(shipped)
-                continue
-        futures.update(_submit_chain(client, store, settings, lig, ctype, todo, la_grafts))
 
-    state = Progress(total=len(futures))
+    def chain(lig: Ligand | None, ctype: CoordinationType) -> _Unit:
+        smiles = lig.smiles if lig else ""
+
+        def submit() -> dict:
+            todo = [m for m in metals if missing(Kind.COMPLEX, ligand=smiles, metal=m, ctype=ctype.name)]
+            if lig is not None:
+                counts["cached"] += len(metals) - len(todo)
+            if not todo:
+                return {}
+            la_grafts = None
+            if lig is not None:
+                la_grafts, why = _graft_la(plan, lig, ctype, settings, no_plan)
+                if la_grafts:
+                    routes[ctype.name] = (f"{GRAFT}: La grafted onto the shipped {plan.scaffold} complex (new "
+                                          f"groups at {', '.join(plan.positions) or 'none'}), the other metals "
+                                          "swapped along the series from it")
+                else:
+                    routes[ctype.name] = f"{ARCHITECTOR} ({why})"
+                    if settings.route == GRAFT:
+                        for rec in _refused_grafts(lig, ctype, todo, why):
+                            store.save(rec, settings, _columns(rec, names))
+                        return {}
+            elif settings.route != ARCHITECTOR:
+                shipped = _submit_shipped_aqua(client, settings, todo)
+                if shipped:
+                    return shipped
+            return _submit_chain(client, store, settings, lig, ctype, todo, la_grafts)
+        return _Unit(_unit_key("chain", settings, ligand=smiles, ctype=ctype.name), f"{ctype.name} complexes",
+                     submit)
+
+    units = [reference(Kind.LIGAND, compute_ligand_reference, ligand, settings, ligand=ligand.smiles),
+             reference(Kind.WATER, compute_water_reference, settings)]
+    units += [reference(Kind.ION, compute_ion_reference, m, settings, metal=m) for m in metals]
+    units += [chain(ligand, COORDINATION_TYPES[c]) for c in ctypes] + [chain(None, AQUA)]
+
+    state = Progress(total=0)
     stage_s: dict[str, float] = {}
     errors: list[str] = []
-    if progress:
-        progress(state)
-    for fut in as_completed(list(futures)):
-        label = futures[fut]
-        try:
-            result = fut.result()
-        except Exception as exc:  # infrastructure failure: nothing stored, the next run redoes it
-            errors.append(f"{label}: {type(exc).__name__}: {exc}")
-            state.errors += 1
-        else:
-            records = result if isinstance(result, list) else [result]
-            for rec in records:
-                store.save(rec, settings, _columns(rec, names))
-                state.saved += 1
-                stage_s[label] = stage_s.get(label, 0.0) + rec.wall_s
-                if rec.kind != Kind.TEMPLATE or rec.status != OK:
-                    _status_counts(state, rec)
-                state.last = f"{rec.kind} {rec.metal} {rec.ctype} {rec.status}".strip()
-            fill_binding_energies(store, settings, ligand.smiles)
-        state.done += 1
-        if progress:
-            progress(state)
+    shared: list[str] = []
+
+    def save(label: str, result) -> None:
+        records = result if isinstance(result, list) else [result]
+        for rec in records:
+            store.save(rec, settings, _columns(rec, names))
+            state.saved += 1
+            stage_s[label] = stage_s.get(label, 0.0) + rec.wall_s
+            if rec.kind != Kind.TEMPLATE or rec.status != OK:
+                _status_counts(state, rec)
+            state.last = f"{rec.kind} {rec.metal} {rec.ctype} {rec.status}".strip()
+        fill_binding_energies(store, settings, ligand.smiles)
+
+    with Claims(store.path) as claims:
+        n_tasks = _run_units(units, claims, state, save, errors, shared, progress)
     fill_binding_energies(store, settings, ligand.smiles)
     if model is not None:
         from core.model.predict import add_model_predictions
@@ -273,6 +273,83 @@ def run_screen(ligand: Ligand, store: Store, client: Client, settings: Screening
             add_model_predictions(store, model, [ligand.smiles])
         except Exception as exc:  # the computed results are stored; a rerun retries the prediction
             errors.append(f"model prediction: {type(exc).__name__}: {exc}")
-    return ScreenSummary(ligand=ligand.smiles, requested=requested, cached=cached, computed=len(futures),
+    return ScreenSummary(ligand=ligand.smiles, requested=requested, cached=counts["cached"], computed=n_tasks,
                          failed=state.failed, qc_failed=state.qc_failed, errors=errors,
-                         wall_s=time.perf_counter() - start, stage_s=stage_s, routes=routes)
+                         wall_s=time.perf_counter() - start, stage_s=stage_s, routes=routes, shared=shared)
+
+
+@dataclass
+class _Unit:
+    """A unit of work that one run at a time may do: its claim key, a label, and what submits its missing
+    tasks (returning future -> stage label; empty when everything is stored)."""
+
+    key: str
+    label: str
+    submit: Callable[[], dict]
+
+
+def _unit_key(kind: str, settings: ScreeningSettings, ligand: str = "", metal: str = "", ctype: str = "") -> str:
+    return record_key(kind, ligand, metal, ctype, settings)
+
+
+def _finished(futures, timeout: float | None) -> set:
+    """Futures among ``futures`` that are done, waiting up to ``timeout`` s (None: until one is)."""
+    try:
+        return wait(list(futures), timeout=timeout, return_when="FIRST_COMPLETED").done
+    except TimeoutError:
+        return set()
+
+
+def _run_units(units: list[_Unit], claims: Claims, state: Progress, save: Callable, errors: list[str],
+               shared: list[str], progress: ProgressCallback | None) -> int:
+    """Claim and submit every unit, save results as they finish; wait for units another run holds (and take
+    over those of a dead run).  Returns how many tasks this run submitted."""
+    pending = list(units)
+    active: dict = {}  # future -> (stage label, unit)
+    left: dict[str, int] = {}  # unit key -> its tasks not finished
+    waiting_for: dict[str, str] = {}
+    n_tasks = 0
+    if progress:
+        progress(state)
+    while pending or active:
+        still = []
+        for unit in pending:
+            holder, taken_over = claims.claim(unit.key)
+            if holder is not None:
+                if unit.key not in waiting_for:
+                    waiting_for[unit.key] = holder.describe()
+                    shared.append(f"{unit.label}: waited for the run of {holder.describe()}")
+                    state.last = f"waiting for {holder.describe()} ({unit.label})"
+                still.append(unit)
+                continue
+            if taken_over:
+                shared.append(f"{unit.label}: took over from a run that stopped")
+            futures = unit.submit()
+            if not futures:
+                claims.release(unit.key)
+                continue
+            n_tasks += len(futures)
+            state.total += len(futures)
+            left[unit.key] = len(futures)
+            active.update({fut: (label, unit) for fut, label in futures.items()})
+        pending = still
+        if not active:
+            if pending:
+                time.sleep(WAIT_POLL_S)
+            continue
+        for fut in _finished(active, WAIT_POLL_S if pending else None):
+            label, unit = active.pop(fut)
+            try:
+                result = fut.result()
+            except Exception as exc:  # infrastructure failure: nothing stored, the next run redoes it
+                errors.append(f"{label}: {type(exc).__name__}: {exc}")
+                state.errors += 1
+            else:
+                save(label, result)
+            left[unit.key] -= 1
+            if not left[unit.key]:
+                claims.release(unit.key)
+            state.done += 1
+            if progress:
+                progress(state)
+    return n_tasks

@@ -209,7 +209,8 @@ class Store:
 
     # -- writing ---------------------------------------------------------------------------------------
     def save(self, record: Record, settings: ScreeningSettings, names: dict[str, str] | None = None) -> int:
-        """Write ``record`` (replacing an older row with the same key).  Returns the row id."""
+        """Write ``record``, replacing an older failed row with the same key; a stored OK result is kept as it
+        is (two runs that computed it both get the first one's row).  Returns the row id."""
         key = _key_of(record, settings)
         kv = {
             "key": key, "kind": str(record.kind), "ligand": record.ligand, "metal": record.metal,
@@ -231,7 +232,11 @@ class Store:
         data = {"settings": json.loads(settings.to_json()), "extra": record.extra}
 
         def write() -> int:
-            old = [row.id for row in self.db.select(key=key)]
+            rows = list(self.db.select(key=key))
+            kept = [row.id for row in rows if row.get("status") == OK]
+            if kept:  # first writer wins: a result someone may already have read is never replaced
+                return kept[-1]
+            old = [row.id for row in rows]
             self.db.delete(old)
             new = self.db.write(atoms, key_value_pairs=kv, data=data)
             read_model.refresh(self.db.connection, [*old, new])
