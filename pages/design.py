@@ -40,6 +40,9 @@ try:
 except LigandError as exc:
     st.error(str(exc))
     ligand = None
+except Exception as exc:  # noqa: BLE001 - the page boundary: a message, never a traceback
+    st.error(f"This ligand could not be read ({type(exc).__name__}). Check the SMILES and the donor atoms.")
+    ligand = None
 
 if ligand is not None:
     set_current_ligand(ligand)

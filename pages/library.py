@@ -7,7 +7,12 @@ from core.chemistry.complexes import COORDINATION_TYPES
 from core.chemistry.constants import REE_METALS
 from core.chemistry.ligands import SCAFFOLDS, SUBSTITUENTS, library_ligand
 from core.pipeline.settings import PRESETS
-from core.chemistry.uploads import MAX_ROWS, MAX_UPLOAD_BYTES, UploadError, parse_ligand_table
+from core.chemistry.uploads import MAX_ROWS, MAX_UPLOAD_BYTES, UploadError, read_ligand_table
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
 
 st.title("Library screening")
 source = st.radio("Ligands", ["Scaffolds × substituents", "Upload CSV"], horizontal=True, key="lib_source")
@@ -18,21 +23,32 @@ if source == "Scaffolds × substituents":
                                   key="lib_substituents")
     ligands = [library_ligand(s, r) for s in scaffolds for r in substituents]
 else:
-    st.caption(f"CSV with a `smiles` column (optional `name`, `donors` as `i;j`), or one SMILES per line; "
-               f"at most {MAX_UPLOAD_BYTES // 1000} kB and {MAX_ROWS} rows, UTF-8.")
-    upload = st.file_uploader("Ligand table", type=["csv", "txt"], key="lib_upload")
+    st.caption(f"A table with a `smiles` column (optional `name`, `donors` as `i;j`), separated by commas, "
+               f"semicolons or tabs, or one SMILES per line; at most {MAX_UPLOAD_BYTES // 1000} kB and {MAX_ROWS} "
+               "rows, UTF-8.")
+    upload = st.file_uploader("Ligand table", type=["csv", "tsv", "txt"], key="lib_upload")
     if upload is not None:
+        table = None
         try:
-            rows = parse_ligand_table(upload.getvalue())
+            table = read_ligand_table(upload.getvalue())
         except UploadError as exc:
             st.error(str(exc))
-            rows = []
-        ligands = [r.ligand for r in rows if r.ligand is not None]
-        bad = [r for r in rows if r.ligand is None]
-        if bad:
-            st.warning(f"{len(bad)} of {len(rows)} rows cannot be screened:")
-            st.dataframe(pd.DataFrame([{"line": r.line, "name": r.name, "smiles": r.smiles, "problem": r.error}
-                                       for r in bad]), hide_index=True)
+        except Exception as exc:  # noqa: BLE001 - the page boundary: a message, never a traceback
+            st.error(f"This file could not be read ({type(exc).__name__}); nothing was queued. Save it as a UTF-8 "
+                     "CSV with a `smiles` column and try again.")
+        if table is not None:
+            ligands = table.ligands
+            st.caption(table.describe())
+            if ligands:
+                st.dataframe(pd.DataFrame([{"line": r.line, "name": r.name, "smiles": r.ligand.smiles}
+                                           for r in table.rows if r.ligand is not None]), hide_index=True,
+                             height=min(35 * (len(ligands) + 1) + 3, 300), key="lib_upload_ok")
+            if table.refused:
+                st.warning(f"{len(table.refused)} of {len(table.rows)} rows cannot be screened:")
+                st.dataframe(pd.DataFrame([{"line": r.line, "name": r.name, "smiles": _short(r.smiles),
+                                            "problem": r.error} for r in table.refused]), hide_index=True,
+                             column_config={"problem": st.column_config.TextColumn(width="large")},
+                             key="lib_upload_refused")
 
 metals = st.multiselect("Metals", list(REE_METALS), default=list(REE_METALS), key="lib_metals")
 types = st.multiselect("Coordination types", list(COORDINATION_TYPES), default=list(COORDINATION_TYPES),

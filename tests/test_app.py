@@ -48,6 +48,15 @@ def test_design_donor_pair_given_by_hand_is_used():
     assert not at.error and at.session_state["ligand"].donors == (0, 7)
 
 
+@pytest.mark.parametrize("donors", ["²,7", "٣ 7", "0,7" * 5000, "1\x00,2"])
+def test_design_donor_box_with_odd_digits_is_explained_not_a_traceback(donors):
+    at = _page("design").run()
+    at.radio(key="design_source").set_value("SMILES").run()
+    at.text_input(key="design_smiles").input("[O-]c1ccccc1[O-]").run()
+    at.text_input(key="design_donors").input(donors).run()
+    assert not at.exception and "digits 0-9" in at.error[0].value and len(at.error[0].value) < 200
+
+
 def test_results_page_lists_stored_complexes_with_level_of_theory(small_screen, monkeypatch):
     monkeypatch.setenv("REESCREEN_DB", str(small_screen[0]))
     from app.state import get_store
@@ -231,3 +240,25 @@ def test_model_page_shows_card_metrics_device_and_predicts_stored_results(tiny_m
     mae = json.loads((models / "tiny" / "metrics.json").read_text())["test"]["mae"]
     assert any(f"training scaffold {mae:.1f} kcal/mol" in c.value for c in results.caption)
     assert not results.warning  # HOPO-methyl is a C3 variant of the tiny model's training scaffold
+
+
+@pytest.mark.parametrize("data,shown", [
+    ("name;smiles;donors\nmy cat;[O-]c1ccccc1[O-];0 7\nsquare;[O-]c1ccccc1[O-];²;7\n"
+     f"huge;{'C' * 150_000};\n".encode(), "semicolon-separated"),
+    (b"smiles\n[O-]c1cc\x00cc1[O-]\n", "NUL bytes"),
+    (b"\xff\xfe\x00\x01", "not UTF-8"),
+])
+def test_library_upload_shows_names_and_problems_never_a_traceback(data, shown, tmp_path, monkeypatch):
+    monkeypatch.setenv("REESCREEN_DB", str(tmp_path / "x.db"))
+    at = _page("library").run()
+    at.radio(key="lib_source").set_value("Upload CSV").run()
+    at.get("file_uploader")[0].upload("ligands.csv", data, "text/csv")
+    at.run()
+    assert not at.exception
+    texts = " ".join(e.value for e in [*at.caption, *at.error, *at.warning])
+    assert shown in texts
+    if shown == "semicolon-separated":
+        ok, refused = (frame.value for frame in at.dataframe)
+        assert list(ok["name"]) == ["my cat"]
+        assert list(refused["line"]) == [3, 4] and list(refused["name"]) == ["square", "huge"]
+        assert "digits 0-9" in refused["problem"][0] and "longer than 2000" in refused["problem"][1]

@@ -13,6 +13,8 @@ HOPO, thio-HOPO and HDEV lose their single N–OH proton and bind as monoanions 
 """
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import combinations
@@ -88,10 +90,14 @@ class Ligand:
     scaffold: str = ""
     substituent: str = ""
     formula: str = field(default="", compare=False)
+    #: The user's name for it (an upload's ``name`` column); not part of its identity.
+    label: str = field(default="", compare=False)
 
     @property
     def name(self) -> str:
-        """Readable name: ``HOPO-methyl`` for library ligands, the SMILES otherwise."""
+        """Readable name: the user's label if given, ``HOPO-methyl`` for library ligands, else the SMILES."""
+        if self.label:
+            return self.label
         if self.scaffold and self.substituent:
             return f"{self.scaffold}-{self.substituent}"
         return self.smiles
@@ -258,8 +264,10 @@ def parse_donor_pair(text: str | None) -> tuple[int, int] | None:
     if text is None or not str(text).strip():
         return None
     parts = str(text).replace(";", " ").replace(",", " ").split()
-    if len(parts) != 2 or not all(p.isdigit() for p in parts):
-        raise LigandError(f"Donor pair {text!r} must be two atom indices, e.g. 10,12.")
+    # ASCII digits only: str.isdigit() also accepts '²' or '٣', which int() then refuses or reads differently
+    if len(parts) != 2 or not all(re.fullmatch(r"[0-9]{1,6}", p) for p in parts):
+        shown = str(text) if len(str(text)) <= 40 else str(text)[:39] + "…"
+        raise LigandError(f"Donor pair {shown!r} must be two atom indices written with the digits 0-9, e.g. 10,12.")
     return int(parts[0]), int(parts[1])
 
 
