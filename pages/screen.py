@@ -37,6 +37,8 @@ def job_panel() -> None:
                       f"computed, {summary.failed} failed, {summary.qc_failed} QC-flagged")
         elif p is not None:
             counts = f"{p.done}/{p.total} tasks, {p.failed} failed, {p.qc_failed} QC-flagged"
+            if p.last.startswith("waiting"):  # another run on this store computes part of it
+                counts += f" · {p.last}"
         else:
             counts = "waiting"
         st.progress(job.fraction, text=f"Job {job.id} · {job.ligand.name} · {job.status} · {counts}")

@@ -142,3 +142,20 @@ def tiny_model(tmp_path_factory):
     return tmp, done
 
 
+
+
+def stored_result_ids(db) -> dict[str, int]:
+    """Row id of every stored result by its content key; fails if any key is stored twice."""
+    import sqlite3
+
+    con = sqlite3.connect(db, timeout=60)
+    try:
+        rows = con.execute("SELECT t.value, s.id FROM systems s JOIN text_key_values t ON t.id = s.id "
+                           "WHERE t.key = 'key'").fetchall()
+    finally:
+        con.close()
+    ids: dict[str, int] = {}
+    for key, row_id in rows:
+        assert key not in ids, f"result {key} stored twice"
+        ids[key] = row_id
+    return ids

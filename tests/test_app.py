@@ -262,3 +262,13 @@ def test_library_upload_shows_names_and_problems_never_a_traceback(data, shown, 
         assert list(ok["name"]) == ["my cat"]
         assert list(refused["line"]) == [3, 4] and list(refused["name"]) == ["square", "huge"]
         assert "digits 0-9" in refused["problem"][0] and "longer than 2000" in refused["problem"][1]
+
+
+def test_app_with_a_damaged_store_says_so_and_leaves_it_untouched(tmp_path, monkeypatch):
+    db = tmp_path / "damaged.db"
+    db.write_bytes(b"SQLite format 3\x00" + b"\x10\x00" + b"\x00" * 10 + b"\x00\x00\x10\x00" + b"\x00" * 200)
+    before = db.read_bytes()
+    monkeypatch.setenv("REESCREEN_DB", str(db))
+    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=60).run()
+    assert not at.exception and "damaged" in at.error[0].value
+    assert db.read_bytes() == before

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from conftest import stored_result_ids
 
 from core.cli.common import csv_list
 
@@ -106,9 +107,9 @@ def test_interrupted_screen_says_what_it_kept_and_leaves_no_process(tmp_path, ho
         os.killpg(run.pid, signal.SIGINT)  # a terminal sends Ctrl-C to the whole foreground group
     else:
         run.send_signal(signal.SIGTERM if how == "sigterm" else signal.SIGKILL)
-    out, err = run.communicate(timeout=60)
-    left = _wait_until_none_left(mark)
+    left = _wait_until_none_left(mark)  # the command itself included
     assert not left, f"processes of the run still alive 10 s after {how}: {left}"
+    out, err = run.communicate(timeout=60)
     if how == "sigkill":
         return
     assert run.returncode == 130 and "Traceback" not in err, err
@@ -193,20 +194,6 @@ def test_cached_rerun_closes_the_cluster_quietly(small_store_copy):
 
 
 # -- 5. two runs on one store -------------------------------------------------------------------------------
-def _complex_rows(db: Path) -> dict[str, tuple[int, float]]:
-    con = sqlite3.connect(db, timeout=30)
-    try:
-        rows = con.execute("SELECT s.id, t.value FROM systems s JOIN text_key_values t ON t.id = s.id "
-                           "WHERE t.key = 'key'").fetchall()
-    finally:
-        con.close()
-    keys: dict[str, tuple[int, float]] = {}
-    for row_id, key in rows:
-        assert key not in keys, f"result {key} stored twice"
-        keys[key] = row_id
-    return keys
-
-
 def test_second_run_of_the_same_ligand_waits_for_the_first_and_computes_nothing_twice(tmp_path):
     mark = uuid.uuid4().hex
     db = tmp_path / "shared.db"
@@ -216,11 +203,11 @@ def test_second_run_of_the_same_ligand_waits_for_the_first_and_computes_nothing_
     _wait_for(lambda: any(o.pid == first.pid for _, o, _ in claims_in(db)), 120, "the first run's claims")
     second = _screen(db, mark, "--workers", "1")
     out1, err1 = first.communicate(timeout=600)
-    after_first = _complex_rows(db)
+    after_first = stored_result_ids(db)
     out2, err2 = second.communicate(timeout=600)
     assert first.returncode == 0 and second.returncode == 0, err1 + err2
     assert "0 tasks run" in err2 and f"waited for the run of pid {first.pid}" in err2, err2
-    assert _complex_rows(db) == after_first  # nothing recomputed, nothing replaced
+    assert stored_result_ids(db) == after_first  # nothing recomputed, nothing replaced
     assert out1 == out2  # both print the same table
     assert claims_in(db) == []
 
@@ -240,6 +227,6 @@ def test_run_taking_over_from_a_killed_run_finishes_its_work_once(tmp_path):
     out, err = second.communicate(timeout=600)
     assert second.returncode == 0, err
     assert "took over from a run that stopped" in err, err
-    rows = _complex_rows(db)  # asserts every result is stored once
+    rows = stored_result_ids(db)  # asserts every result is stored once
     assert len(rows) >= 2 + 1 + 1 + 2  # two complexes, ligand, water, two ions (plus templates, aqua ions)
     assert claims_in(db) == []

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     info: dict = {}
     if not args.write_only:
         store.check_writable()
-        from core.pipeline.cluster import make_client
+        from core.pipeline.cluster import close_client, make_client
 
         bar = None
         if not args.no_progress:
@@ -75,8 +75,13 @@ def run(args: argparse.Namespace) -> int:
                 eta = "" if p.eta_s is None else f"{p.eta_s / 60:.0f} min"
                 bar.set_postfix(ligand=p.ligand, eta=eta, refresh=False)
                 bar.refresh()
-        with make_client(args.scheduler, args.workers) as client:
+        client = make_client(args.scheduler, args.workers)
+        try:
             info = build_dataset(store, client, settings, grid, metals, report, args.concurrent_ligands)
+        except BaseException:  # Ctrl-C or SIGTERM included: what is stored stays, the rerun resumes
+            close_client(client, interrupted=True)
+            raise
+        close_client(client)
         if bar is not None:
             bar.close()
     else:  # a rewrite keeps the record of the build that computed the results

@@ -81,11 +81,15 @@ def run(args: argparse.Namespace) -> int:
         summary = run_screen(ligand, store, client, settings, metals, ctypes, progress, args.retry_failed, model)
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the clean-up
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         progress.close()
+        close_client(client, interrupted=True)
         print(f"reescreen: interrupted; {progress.saved} results saved, rerun to finish.", file=sys.stderr)
         return 130
-    finally:
-        close_client(client)
+    except BaseException:
+        close_client(client, interrupted=True)
+        raise
+    close_client(client)
     progress.close()
     print(f"{summary.requested} complexes requested: {summary.cached} from the store, {summary.computed} tasks "
           f"run in {summary.wall_s:.1f} s; {summary.failed} failed, {summary.qc_failed} QC-flagged.",

@@ -84,11 +84,17 @@ def _workers_ignore_ctrl_c():
         signal.signal(signal.SIGINT, previous)
 
 
-def close_client(client: Client) -> None:
-    """Close ``client`` and its embedded cluster without logging the comms it closes on purpose."""
+def close_client(client: Client, interrupted: bool = False) -> None:
+    """Close ``client`` and its embedded cluster without logging the comms it closes on purpose.  After an
+    interrupt the workers are killed first: their running tasks are abandoned anyway, and a polite close
+    waits for each to reach a point where it can stop."""
+    from core.pipeline.guard import stop_descendants
+
     for n in ("distributed", "tornado", "asyncio"):
         logging.getLogger(n).setLevel(logging.CRITICAL)
     cluster = getattr(client, "cluster", None)
+    if interrupted and cluster is not None:
+        stop_descendants()
     try:
         client.close(timeout=10)
         if cluster is not None:

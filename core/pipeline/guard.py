@@ -19,24 +19,60 @@ import uuid
 MARKER_ENV = "REESCREEN_RUN"
 POLL_S = 0.25
 _marker = ""
+_watcher_pid = 0
 
 
 def guard_this_process() -> str:
     """Mark every process started from now on and start the watcher (once per process); returns the marker."""
-    global _marker
+    global _marker, _watcher_pid
     if _marker:
         return _marker
+    import atexit
+
     import psutil
 
     marker = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
     env = {k: v for k, v in os.environ.items() if k != MARKER_ENV}  # the watcher must not sweep itself
-    subprocess.Popen([sys.executable, os.path.abspath(__file__), str(os.getpid()),
+    watcher = subprocess.Popen([sys.executable, os.path.abspath(__file__), str(os.getpid()),
                       repr(psutil.Process().create_time()), marker],
                      env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                      start_new_session=True, close_fds=True)  # own session: a terminal's Ctrl-C does not reach it
     os.environ[MARKER_ENV] = marker
-    _marker = marker
+    _marker, _watcher_pid = marker, watcher.pid
+    atexit.register(stop_descendants)  # registered after Dask's handlers, so it runs before them
     return marker
+
+
+def stop_descendants() -> None:
+    """Kill every process this one started (workers and what they started), except the watcher.
+
+    At exit, Dask would close each worker politely and wait for tasks that hold the GIL in xTB or
+    Architector for many seconds; nothing a worker holds needs saving (only this process writes the store).
+    """
+    import psutil
+
+    try:
+        procs = [p for p in psutil.Process().children(recursive=True)
+                 if p.pid != _watcher_pid and not _is_resource_tracker(p)]
+    except psutil.Error:
+        return
+    for proc in procs:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(procs, timeout=5)
+
+
+def _is_resource_tracker(proc) -> bool:
+    """multiprocessing's resource tracker leaves by itself once its parent is gone, and cleans up after it;
+    killed early, it is relaunched with a warning and a traceback per semaphore."""
+    import psutil
+
+    try:
+        return any("resource_tracker" in part for part in proc.cmdline())
+    except psutil.Error:
+        return False
 
 
 def marked_processes(marker: str) -> list:
