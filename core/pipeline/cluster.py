@@ -23,7 +23,7 @@ DEFAULT_DASHBOARD = "127.0.0.1:0"
 CONNECT_TIMEOUT_S = 8
 #: Environment of the embedded workers.  One BLAS/OpenMP thread per worker process: threads fight for the
 #: cores otherwise.  Worker logs at ERROR: their warnings (tasks cancelled at shutdown, a busy event loop
-#: while xTB holds the GIL) are not the user's concern, and errors reach the client as exceptions anyway.
+#: while a calculation holds the GIL) are not the user's concern, and errors reach the client as exceptions anyway.
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
               "NUMBA_NUM_THREADS": "1", "DASK_LOGGING__DISTRIBUTED": "error"}
 

@@ -46,7 +46,7 @@ def guard_this_process() -> str:
 def stop_descendants() -> None:
     """Kill every process this one started (workers and what they started), except the watcher.
 
-    At exit, Dask would close each worker politely and wait for tasks that hold the GIL in xTB or
+    At exit, Dask would close each worker politely and wait for tasks that hold the GIL in quantum chemistry or
     Architector for many seconds; nothing a worker holds needs saving (only this process writes the store).
     """
     import psutil
@@ -61,7 +61,17 @@ def stop_descendants() -> None:
             proc.kill()
         except psutil.Error:
             pass
-    psutil.wait_procs(procs, timeout=5)
+    # a killed grandchild stays a zombie until init reaps it: waiting for it to vanish would only delay exit
+    psutil.wait_procs([p for p in procs if _child_of_this_process(p)], timeout=1)
+
+
+def _child_of_this_process(proc) -> bool:
+    import psutil
+
+    try:
+        return proc.ppid() == os.getpid()
+    except psutil.Error:
+        return False
 
 
 def _is_resource_tracker(proc) -> bool:
