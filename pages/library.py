@@ -2,12 +2,15 @@
 import pandas as pd
 import streamlit as st
 
-from app.state import get_job_manager
+from app.state import get_job_manager, owner_token
 from core.chemistry.complexes import COORDINATION_TYPES
 from core.chemistry.constants import REE_METALS
 from core.chemistry.ligands import SCAFFOLDS, SUBSTITUENTS, library_ligand
 from core.pipeline.settings import PRESETS
 from core.chemistry.uploads import MAX_ROWS, MAX_UPLOAD_BYTES, UploadError, read_ligand_table
+
+
+MAX_PROBLEMS_SHOWN_IN_FULL = 50
 
 
 def _short(text: str, limit: int = 80) -> str:
@@ -45,10 +48,13 @@ else:
                              height=min(35 * (len(ligands) + 1) + 3, 300), key="lib_upload_ok")
             if table.refused:
                 st.warning(f"{len(table.refused)} of {len(table.rows)} rows cannot be screened:")
-                st.dataframe(pd.DataFrame([{"line": r.line, "name": r.name, "smiles": _short(r.smiles),
-                                            "problem": r.error} for r in table.refused]), hide_index=True,
-                             column_config={"problem": st.column_config.TextColumn(width="large")},
-                             key="lib_upload_refused")
+                problems = pd.DataFrame([{"line": r.line, "name": r.name, "smiles": _short(r.smiles, 40),
+                                          "problem": r.error} for r in table.refused])
+                if len(problems) <= MAX_PROBLEMS_SHOWN_IN_FULL:  # a table wraps the reasons; a grid cut them off
+                    st.table(problems.set_index("line"))
+                else:
+                    st.dataframe(problems, hide_index=True, key="lib_upload_refused",
+                                 column_config={"problem": st.column_config.TextColumn(width="large")})
 
 metals = st.multiselect("Metals", list(REE_METALS), default=list(REE_METALS), key="lib_metals")
 types = st.multiselect("Coordination types", list(COORDINATION_TYPES), default=list(COORDINATION_TYPES),
@@ -57,7 +63,7 @@ preset = st.radio("Settings", list(PRESETS), horizontal=True, key="lib_settings"
 st.write(f"{len(ligands)} ligands × {len(metals)} metals × {len(types)} types = "
          f"{len(ligands) * len(metals) * len(types)} complexes (already stored ones are not recomputed).")
 if st.button("Queue batch", type="primary", disabled=not (ligands and metals and types), key="lib_go"):
-    jobs = [get_job_manager().submit(lig, metals, types, PRESETS[preset]) for lig in ligands]
+    jobs = [get_job_manager().submit(lig, metals, types, PRESETS[preset], owner=owner_token()) for lig in ligands]
     st.session_state["lib_batch"] = [j.id for j in jobs]
 
 
@@ -67,9 +73,12 @@ def batch_progress() -> None:
     if not ids:
         return
     jobs = [j for j in get_job_manager().jobs() if j.id in ids]
-    done = sum(j.status in ("done", "error") for j in jobs)
-    st.progress(done / len(jobs), text=f"Batch: {done} of {len(jobs)} ligands finished, "
-                f"{sum(j.status == 'error' for j in jobs)} with errors. See Results for the ranking.")
+    done = sum(j.finished for j in jobs)
+    stored, asked = sum(j.complexes_done for j in jobs), sum(j.n_complexes for j in jobs)
+    st.progress(stored / asked if asked else 1.0,
+                text=f"Batch: {stored} of {asked} complexes stored; {done} of {len(jobs)} ligands finished, "
+                     f"{sum(j.status == 'error' for j in jobs)} with errors, {sum(j.status == 'cancelled' for j in jobs)} "
+                     "cancelled (Screen page). See Results for the ranking.")
 
 
 batch_progress()

@@ -3,10 +3,12 @@ import pandas as pd
 import streamlit as st
 
 from app.figures import model_parity, per_metal_error
-from app.state import get_model, get_store, results_table
+from app.state import get_model, get_store, results_table, show_figure
 from core.levels import DEFAULT_LEVEL
+from core.model.card import demote_headings
 from core.model.inference import ModelError, available_models, models_dir
 from core.storage.results import MODEL_COLUMN
+
 
 st.title("Model")
 models = available_models()
@@ -51,7 +53,7 @@ if metrics:
     parity = model.directory / "parity.png"
     if parity.exists():
         st.image(str(parity), caption="Parity: predicted vs reference E_bind (kcal/mol)")
-    st.plotly_chart(per_metal_error(metrics), key="model_per_metal")
+    show_figure(per_metal_error(metrics), "model_per_metal")
 else:
     st.info("This model has no metrics.json yet: run `reescreen evaluate` on it.")
 
@@ -64,12 +66,16 @@ if st.button("Predict every stored complex", key="model_predict_all",
 
     with st.spinner("Predicting…"):
         n = add_model_predictions(store, model)
-    st.success(f"{n} complexes predicted by {model.name}.")
+    if n:
+        st.success(f"{n} complexes predicted by {model.name}.")
+    else:
+        st.info(f"Every QC-passed complex in the store already has a prediction from {model.name}: nothing new to "
+                "predict.")
     df = results_table()
 if not df.empty and df[MODEL_COLUMN].notna().any():
-    st.plotly_chart(model_parity(df), key="model_parity_results")
+    show_figure(model_parity(df), "model_parity_results")
 else:
     st.caption("No stored result carries a prediction yet.")
 
 with st.expander("Model card", expanded=not metrics):
-    st.markdown(model.card() or "No MODEL_CARD.md in this model folder.")
+    st.markdown(demote_headings(model.card()) or "No MODEL_CARD.md in this model folder.")

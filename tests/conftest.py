@@ -159,3 +159,22 @@ def stored_result_ids(db) -> dict[str, int]:
         assert key not in ids, f"result {key} stored twice"
         ids[key] = row_id
     return ids
+
+
+@pytest.fixture(scope="session")
+def dataset_store(tmp_path_factory) -> Path:
+    """The shipped library build store (115 ligands × 16 REEs × 4 types, fast, GFN2-xTB), read-only use."""
+    import gzip
+
+    path = tmp_path_factory.mktemp("dataset") / "dataset-store.db"
+    with gzip.open(ROOT / "data" / "build-store" / "dataset-store.db.gz", "rb") as src, open(path, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    return path
+
+
+@pytest.fixture
+def dataset_store_copy(dataset_store, tmp_path) -> Path:
+    """A private copy of the library build store, to name ligands in or add to."""
+    path = tmp_path / "dataset-copy.db"
+    shutil.copy(dataset_store, path)
+    return path

@@ -1,5 +1,6 @@
 """Streamlit AppTest of the pages' logic: inputs, errors, state."""
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ def test_design_library_ligand_shows_charge_formula_and_donors():
     at.selectbox(key="design_scaffold").set_value("CAM").run()
     at.selectbox(key="design_substituent").set_value("fluoro").run()
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Charge"] == "-2" and metrics["Formula"] == "C8H6FNO3-2"
+    assert metrics["Charge"] == "-2" and metrics["Formula"] == "C8H6FNO3²⁻"
     assert at.session_state["ligand"].name == "CAM-fluoro"
 
 
@@ -233,6 +234,10 @@ def test_model_page_shows_card_metrics_device_and_predicts_stored_results(tiny_m
     assert {m.label: m.value for m in at.metric}["Device"] == "CPU"
     at.button(key="model_predict_all").click().run()
     assert "2 complexes predicted" in at.success[0].value
+    at.button(key="model_predict_all").click().run()  # nothing left to predict: said so, not "0 predicted"
+    assert not at.success and "already has a prediction" in at.info[0].value
+    card = [m.value for m in at.markdown if "Model card" in m.value or m.value.lstrip().startswith("#")]
+    assert card and all(not re.match(r"#{1,3}\s", line) for text in card for line in text.splitlines())
     # the results page now shows the prediction, its domain and the measured error of that domain
     results = _page("results").run()
     table = results.dataframe[0].value
@@ -258,10 +263,12 @@ def test_library_upload_shows_names_and_problems_never_a_traceback(data, shown, 
     texts = " ".join(e.value for e in [*at.caption, *at.error, *at.warning])
     assert shown in texts
     if shown == "semicolon-separated":
-        ok, refused = (frame.value for frame in at.dataframe)
+        ok = at.dataframe[0].value
+        refused = at.table[0].value  # a table, which wraps each reason in full; a grid cut them off
         assert list(ok["name"]) == ["my cat"]
-        assert list(refused["line"]) == [3, 4] and list(refused["name"]) == ["square", "huge"]
-        assert "digits 0-9" in refused["problem"][0] and "longer than 2000" in refused["problem"][1]
+        assert list(refused.index) == [3, 4] and list(refused["name"]) == ["square", "huge"]
+        assert "digits 0-9" in refused["problem"].iloc[0] and "longer than 2000" in refused["problem"].iloc[1]
+        assert all(not p.endswith("…") for p in refused["problem"])
 
 
 def test_app_with_a_damaged_store_says_so_and_leaves_it_untouched(tmp_path, monkeypatch):

@@ -117,8 +117,14 @@ def test_ligand_above_the_size_limit_is_refused():
 
 
 def test_cationic_ligand_is_refused():
-    with pytest.raises(LigandError, match="net charge"):
+    with pytest.raises(LigandError, match=r"net charge is \+1"):
+        make_ligand("C[N+](C)(C)c1ccc(O)c(O)c1", donors=(8, 10))
+
+
+def test_zwitterion_is_refused_as_a_zwitterion_not_as_charge_plus_zero():
+    with pytest.raises(LigandError, match="zwitterion") as refused:
         make_ligand("C[N+](C)(C)c1ccc([O-])c([O-])c1C[N+](C)(C)C", donors=None)
+    assert "+0" not in str(refused.value)
 
 
 @pytest.mark.parametrize("donors,message", [((3, 3), "two different"), ((0, 99), "between 0"),

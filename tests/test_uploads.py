@@ -43,7 +43,7 @@ def test_names_of_valid_rows_are_kept_and_name_the_ligand():
     table = read_ligand_table(b"name,smiles\nmy catecholate,[O-]c1ccccc1[O-]\n,CNC(=O)c1ccc(Cl)c(=O)n1[O-]\n")
     first, second = table.rows
     assert first.name == "my catecholate" and first.ligand.name == "my catecholate"
-    assert second.ligand.name == second.ligand.smiles  # no name given: the SMILES
+    assert second.ligand.name == "HOPO-chloro"  # no name given: recognised as the library scaffold
     assert first.ligand == make_ligand("[O-]c1ccccc1[O-]")  # the name is not part of its identity
 
 

@@ -12,6 +12,27 @@ EV_TO_KCAL_PER_MOL = 1.0 / (units.kcal / units.mol)
 REE_METALS: tuple[str, ...] = (
     "Y", "La", "Ce", "Pr", "Nd", "Pm", "Sm", "Eu", "Gd", "Tb", "Dy", "Ho", "Er", "Tm", "Yb", "Lu",
 )
+#: The lanthanides in periodic order, La → Lu: the order every series plot and table follows.
+LANTHANIDES: tuple[str, ...] = REE_METALS[1:]
+#: Display order of the rare earths: the lanthanide series, then Y apart (it is not part of the series).
+SERIES_ORDER: tuple[str, ...] = LANTHANIDES + ("Y",)
+#: Why Y is shown apart and flagged wherever it appears.
+Y_NOTE = ("Y is a 4d ion with no 4f electrons: its GFN2-xTB exchange energies lie off the lanthanide trend "
+          "(much weaker than any lanthanide's for most ligands), so it is shown apart; compare it with care.")
+#: The metal pair selectivity views open with: neighbours-but-two in the series that chemists separate.
+DEFAULT_PAIR: tuple[str, str] = ("Nd", "Dy")
+
+
+def metal_label(metal: str) -> str:
+    """A metal's name for menus and legends: Y carries its flag."""
+    return "Y (4d, off trend)" if metal == "Y" else metal
+
+
+def series_position(metal: str) -> int:
+    """Sort key of a metal in :data:`SERIES_ORDER` (unknown names last)."""
+    return SERIES_ORDER.index(metal) if metal in SERIES_ORDER else len(SERIES_ORDER)
+
+
 #: The metal the Architector templates are built with.
 TEMPLATE_METAL = "La"
 #: Every REE is screened as M(III).

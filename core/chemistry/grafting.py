@@ -63,7 +63,7 @@ def reference_ligand(scaffold: str) -> Chem.Mol:
     return Chem.AddHs(Chem.MolFromSmiles(assemble_smiles(scaffold, REFERENCE_SUBSTITUENT)))
 
 
-def _ring_position_names(scaffold: str) -> dict[int, str]:
+def ring_position_names(scaffold: str) -> dict[int, str]:
     """Reference-ligand ring carbons that carry H, named C3, C4, C5 walking the ring away from C3 (the
     library's substitution site, next to the donor ring atom) through the C–H carbons."""
     ref = reference_ligand(scaffold)
@@ -101,7 +101,7 @@ def plan_graft(smiles: str) -> GraftPlan | None:
 def _plan_on(scaffold: str, lig: Chem.Mol) -> GraftPlan | None:
     ref = reference_ligand(scaffold)
     core = Chem.RemoveHs(ref)
-    names = _ring_position_names(scaffold)
+    names = ring_position_names(scaffold)
     for match in lig.GetSubstructMatches(core, uniquify=False, maxMatches=50):
         plan = _plan_for_match(scaffold, ref, lig, match, names)
         if plan is not None:
@@ -131,7 +131,7 @@ def _plan_for_match(scaffold, ref, lig, match, names) -> GraftPlan | None:
     # every atom outside the scaffold must hang off one of those attachments, each group on its own
     grouped = set()
     for _, ring_atom, first in attachments:
-        members = _group_atoms(lig, ring_atom, first)
+        members = group_atoms(lig, ring_atom, first)
         if members & grouped or members & matched:
             return None
         grouped |= members
@@ -141,7 +141,7 @@ def _plan_for_match(scaffold, ref, lig, match, names) -> GraftPlan | None:
                      tuple(sorted(positions, key=lambda p: int(p[1:]))))
 
 
-def _group_atoms(mol: Chem.Mol, ring_atom: int, first: int) -> set[int]:
+def group_atoms(mol: Chem.Mol, ring_atom: int, first: int) -> set[int]:
     """Atoms reached from ``first`` without passing through ``ring_atom`` (the group, its H included)."""
     seen, todo = {first}, [first]
     while todo:
@@ -237,7 +237,7 @@ def graft_complex(template: Atoms, plan: GraftPlan, ligand_charge: int, seed: in
     kept_lig = np.array([l for _, l in plan.kept])
     embeddings = _embedded_ligand(plan, template.positions[copies[0]], seed)
     topo = Chem.GetDistanceMatrix(lig)
-    groups = [(replaced, ring, first, sorted(_group_atoms(lig, ring, first)))
+    groups = [(replaced, ring, first, sorted(group_atoms(lig, ring, first)))
               for replaced, ring, first in plan.attachments]
     in_ligands = set(np.concatenate(copies).tolist())
     others = [i for i in range(len(template)) if i not in in_ligands]  # metal and waters

@@ -239,6 +239,17 @@ def deprotonate_chelating_groups(smiles: str) -> str:
     return Chem.MolToSmiles(rw)
 
 
+def binding_form(smiles: str) -> str:
+    """``smiles`` as given when it already carries an anionic donor, else with its chelating N–OH /
+    catechol OH/SH groups deprotonated (:func:`deprotonate_chelating_groups`); stripped of whitespace."""
+    text = (smiles or "").strip()
+    mol = parse_ligand_smiles(text)
+    if any(_is_anionic_donor(a) for a in mol.GetAtoms()) or Chem.GetFormalCharge(mol) < 0:
+        return text
+    deprotonated = deprotonate_chelating_groups(text)
+    return deprotonated if Chem.GetFormalCharge(Chem.MolFromSmiles(deprotonated)) < 0 else text
+
+
 def make_ligand(smiles: str, donors: tuple[int, int] | None = None, scaffold: str = "",
                 substituent: str = "") -> Ligand:
     """Validate a drawn or pasted ligand and return it in canonical form with its donor pair.
@@ -254,9 +265,38 @@ def make_ligand(smiles: str, donors: tuple[int, int] | None = None, scaffold: st
     else:
         pair = _check_given_donors(mol, donors)
     if charge >= 0:
-        raise LigandError(f"The ligand's net charge is {charge:+d}: reescreen screens anionic chelators; "
-                          "draw the ligand deprotonated.")
-    return Ligand(canonical, charge, (min(pair), max(pair)), scaffold, substituent, CalcMolFormula(mol))
+        raise LigandError(_not_anionic(mol, charge))
+    if not scaffold:
+        from core.chemistry.naming import recognise  # naming builds on grafting, which builds on this module
+
+        scaffold, substituent = recognise(canonical) or ("", "")
+    return Ligand(canonical, charge, (min(pair), max(pair)), scaffold, substituent, formula_text(mol))
+
+
+def formula_text(mol: Chem.Mol) -> str:
+    """Molecular formula with the charge written as chemists do: ``C8H6FNO3²⁻`` (RDKit writes ``C8H6FNO3-2``)."""
+    plain = CalcMolFormula(mol)
+    charge = Chem.GetFormalCharge(mol)
+    if charge == 0:
+        return plain
+    body = re.sub(r"[+-]\d*$", "", plain)
+    digits = str(abs(charge)) if abs(charge) > 1 else ""
+    return body + digits.translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")) + ("⁻" if charge < 0 else "⁺")
+
+
+def _not_anionic(mol: Chem.Mol, charge: int) -> str:
+    """Why a neutral or cationic ligand is refused, in words that match what was drawn."""
+    plus = sum(a.GetFormalCharge() > 0 for a in mol.GetAtoms())
+    minus = sum(a.GetFormalCharge() < 0 for a in mol.GetAtoms())
+    if plus and minus:
+        total = "neutral overall" if charge == 0 else f"{charge:+d} overall"
+        return (f"The ligand is a zwitterion ({plus} positive and {minus} negative atoms, {total}): reescreen "
+                "screens anionic chelators. Deprotonate the chelating group without the cationic site, or draw "
+                "the neutral form and let reescreen deprotonate it.")
+    if charge == 0:
+        return ("The ligand is neutral: reescreen screens anionic chelators. Draw it deprotonated (N–O⁻, "
+                "catecholate), or paste the neutral N–OH / catechol form and let reescreen deprotonate it.")
+    return f"The ligand's net charge is {charge:+d}: reescreen screens anionic chelators; draw it deprotonated."
 
 
 def parse_donor_pair(text: str | None) -> tuple[int, int] | None:

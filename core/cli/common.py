@@ -5,9 +5,9 @@ import argparse
 
 import pandas as pd
 
-from core.chemistry.constants import ENERGY_UNITS
+from core.chemistry.constants import ENERGY_UNITS, Y_NOTE
 from core.model.inference import NEW_SCAFFOLD
-from core.storage.results import E_BIND, E_EXCHANGE, MODEL_COLUMN, MODEL_DOMAIN, levels_in
+from core.storage.results import E_BIND, E_EXCHANGE, MODEL_COLUMN, MODEL_DOMAIN, RANK, RANKED_OF, levels_in
 
 TABLE_COLUMNS = ["rank", "ligand", "metal", "type", E_BIND, E_EXCHANGE, "qc", "converged", "route", "reason"]
 
@@ -40,11 +40,13 @@ def format_table(df: pd.DataFrame) -> str:
     view = df[columns].copy()
     for col in (E_BIND, E_EXCHANGE) + ((MODEL_COLUMN,) if has_model else ()):
         view[col] = view[col].map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
-    view["rank"] = view["rank"].map(lambda v: "" if pd.isna(v) else str(v))
+    view[RANK] = [("" if pd.isna(r) else f"{r}/{n}") for r, n in zip(df[RANK], df[RANKED_OF])]
+    view["metal"] = view["metal"].map(lambda m: "Y*" if m == "Y" else m)
     view["reason"] = view["reason"].fillna("").str.slice(0, 60)
     head = (f"Binding energies, {levels_in(df)}, {ENERGY_UNITS}. E_bind = E_complex - E_ion - sum E_ligand "
             "(waters included); E_exchange = vs [M(H2O)8]3+ (bare-ion reference cancels; use it to compare "
-            "metals).")
+            "metals).\nrank: this ligand's place among the stored ligands with the same metal and type "
+            "(1 = strongest; the same order by E_bind or E_exchange); metals are not ranked against each other.")
     if has_model:
         models = ", ".join(sorted(set(df["model"].dropna()) - {""}))
         head += f"\n{MODEL_COLUMN}: predicted by {models} (see its model card for its label level of theory)."
@@ -56,4 +58,6 @@ def format_table(df: pd.DataFrame) -> str:
     parts = [head]
     for ctype, block in view.groupby(df["type"], sort=False):
         parts.append(f"\n{ctype}\n" + block.to_string(index=False))
+    if (df["metal"] == "Y").any():
+        parts.append("\n* " + Y_NOTE.replace("−", "-").replace("…", "..."))
     return "\n".join(parts)

@@ -14,8 +14,9 @@ from core.pipeline.settings import PRESETS, get_settings
 def add_results_parser(sub) -> None:
     """Add the ``results`` sub-command."""
     r = sub.add_parser("results", help="ranked table of stored results",
-                       description=f"Stored complexes ranked by E_bind within ligand and type ({ENERGY_UNITS}, "
-                                   f"the level stored with each row). Failed and QC-flagged rows are listed, never ranked.")
+                       description=f"Stored complexes ({ENERGY_UNITS}, the level stored with each row), each ranked "
+                                   "among the stored ligands with the same metal and type. Failed and QC-flagged "
+                                   "rows are listed, never ranked.")
     r.add_argument("--smiles", help="only this ligand")
     r.add_argument("--metals", help="only these metals (comma-separated)")
     r.add_argument("--types", help="only these coordination types (comma-separated)")
@@ -28,7 +29,8 @@ def add_export_parser(sub) -> None:
     e = sub.add_parser("export", help="export stored results to CSV or extended XYZ",
                        description="CSV: the results table. extxyz: one frame per complex with energy = E_bind "
                                    "and absolute_energy (kcal/mol), the public dataset's layout.")
-    e.add_argument("output", help="output file (.csv or .xyz/.extxyz)")
+    e.add_argument("output", help="output file (.csv or .xyz/.extxyz); a CSV gets a NAME.metadata.csv beside it "
+                                  "(version, level of theory, units, settings)")
     e.add_argument("--format", choices=["csv", "extxyz"], help="default: from the file extension")
     e.add_argument("--settings", choices=list(PRESETS), help="only results of this preset")
     e.add_argument("--include-failed", action="store_true", help="extxyz: also write failed/QC-flagged frames")
@@ -52,7 +54,7 @@ def run_results(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from core.storage.results import export_csv, export_extxyz, levels_in, results_frame
+    from core.storage.results import export_csv, export_extxyz, levels_in, metadata_path, results_frame
     from core.storage.store import Store
 
     out = Path(args.output)
@@ -69,4 +71,6 @@ def run_export(args: argparse.Namespace) -> int:
         n = export_extxyz(store, args.output, include_failed=args.include_failed, settings=settings)
     print(f"wrote {n} rows to {args.output} ({fmt}; energies in {ENERGY_UNITS}, "
           f"{levels_in(results_frame(store, settings=settings))})")
+    if fmt == "csv":
+        print(f"wrote the export's metadata to {metadata_path(out)}")
     return 0

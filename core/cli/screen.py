@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import sys
 
 from core.chemistry.complexes import COORDINATION_TYPES
 from core.chemistry.constants import REE_METALS
-from core.chemistry.ligands import (SCAFFOLDS, SUBSTITUENTS, LigandError, assemble_smiles, library_ligand,
-                                    make_ligand, parse_donor_pair)
+from core.chemistry.ligands import (SCAFFOLDS, SUBSTITUENTS, LigandError, assemble_smiles, binding_form,
+                                    library_ligand, make_ligand, parse_donor_pair)
 from core.cli.common import add_db, csv_list, format_table
+from core.pipeline.eta import format_duration
 from core.pipeline.settings import PRESETS, ROUTES, get_settings
 
 
@@ -19,10 +21,12 @@ def add_parser(sub) -> None:
                        description="Build, optimise and rank the ligand's complexes. Results already in the "
                                    "store are reused; only what is missing is computed.")
     src = s.add_mutually_exclusive_group(required=True)
-    src.add_argument("--smiles", help="ligand SMILES in its deprotonated binding form")
+    src.add_argument("--smiles", help="ligand SMILES: the deprotonated binding form, or the neutral N-OH / "
+                                      "catechol form, which is deprotonated like the app's Draw tab")
     src.add_argument("--scaffold", choices=list(SCAFFOLDS), help="library scaffold (with --substituent)")
     s.add_argument("--substituent", choices=list(SUBSTITUENTS), metavar="NAME",
                    help="library substituent at C3 (see `reescreen ligands`)")
+    s.add_argument("--name", help="name the ligand in the store (shown in every table and export)")
     s.add_argument("--donors", help="donor atom indices 'i,j' in the canonical SMILES (overrides detection)")
     s.add_argument("--metals", default=",".join(REE_METALS),
                    help="comma-separated REEs (default: all 16)")
@@ -56,7 +60,10 @@ def _ligand_from_args(args: argparse.Namespace):
             return make_ligand(assemble_smiles(args.scaffold, args.substituent), donors, args.scaffold,
                                args.substituent)
         return library_ligand(args.scaffold, args.substituent)
-    return make_ligand(args.smiles, donors)
+    smiles = binding_form(args.smiles)
+    if smiles != args.smiles.strip():
+        print(f"Deprotonated the chelating group(s) to the binding form: {smiles}", file=sys.stderr)
+    return make_ligand(smiles, donors)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,6 +78,11 @@ def run(args: argparse.Namespace) -> int:
     settings = get_settings(args.settings).with_changes(route=args.route)
     store = Store(args.db)  # checked, not created: nothing is written until the cluster is up
     store.check_writable()
+    if args.name:
+        from core.storage.names import set_ligand_name
+
+        set_ligand_name(store, ligand.smiles, args.name)
+        ligand = dataclasses.replace(ligand, label=args.name)
     print(f"Ligand {ligand.name}: {ligand.smiles} (charge {ligand.charge:+d}, donors {ligand.donors}); "
           f"{len(metals)} metals x {len(ctypes)} types, settings '{settings.name}', store {store.path}",
           file=sys.stderr)
@@ -91,9 +103,9 @@ def run(args: argparse.Namespace) -> int:
         raise
     close_client(client)
     progress.close()
-    print(f"{summary.requested} complexes requested: {summary.cached} from the store, {summary.computed} tasks "
-          f"run in {summary.wall_s:.1f} s; {summary.failed} failed, {summary.qc_failed} QC-flagged.",
-          file=sys.stderr)
+    print(f"{summary.requested} complexes requested: {summary.cached} from the store, "
+          f"{summary.requested - summary.cached} computed in {summary.wall_s:.1f} s ({summary.computed} tasks incl. "
+          f"templates and references); {summary.failed} failed, {summary.qc_failed} QC-flagged.", file=sys.stderr)
     for note in summary.shared:
         print(f"shared store: {note}", file=sys.stderr)
     for ctype, route in summary.routes.items():
@@ -119,10 +131,14 @@ class _ProgressLine:
         if self.bar is None:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=p.total, unit="task", file=sys.stderr)
-        self.bar.total = p.total
-        self.bar.n = p.done
-        self.bar.set_postfix(failed=p.failed, qc=p.qc_failed, errors=p.errors, refresh=False)
+            self.bar = tqdm(total=p.complexes_total, unit="complex", file=sys.stderr,
+                            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} complexes [{elapsed}{postfix}]")
+        self.bar.n = p.complexes_done
+        left = f"about {format_duration(p.eta_s)} left" if p.eta_s else ""
+        self.bar.set_postfix_str(", ".join(x for x in (left, p.stage if p.stage != "done" else "",
+                                                       f"{p.failed} failed" if p.failed else "",
+                                                       f"{p.qc_failed} QC-flagged" if p.qc_failed else "") if x),
+                                 refresh=False)
         self.bar.refresh()
 
     def close(self) -> None:

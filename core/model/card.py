@@ -14,6 +14,14 @@ from core.levels import LEVELS
 from core.model.inference import model_domain_text
 
 
+def demote_headings(markdown: str, levels: int = 3) -> str:
+    """``markdown`` with every heading ``levels`` deeper (``#`` → ``####``), for a card shown inside a page
+    (its title was a page-size heading inside the Model page's expander)."""
+    import re
+
+    return re.sub(r"(?m)^(#{1,6})(?=\s)", lambda m: "#" * min(len(m.group(1)) + levels, 6), markdown or "")
+
+
 def _row(name: str, m: dict) -> str:
     return f"| {name} | {m['n']} | {m['r2']:.3f} | {m['mae']:.2f} | {m['rmse']:.2f} | {m['max_error']:.1f} |"
 

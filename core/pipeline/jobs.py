@@ -1,5 +1,8 @@
 """Background screening jobs for a long-lived process (the app server): a queue served by one thread.
 
+Each job has an ``owner`` (the browser session that queued it, see ``app/state.py``), so a page lists its
+user's own jobs while several people share one server; any job can be cancelled while queued or running.
+
 Jobs run :func:`core.pipeline.runner.run_screen` outside any page script, so a browser reload or page change does
 not stop them; results go to the store as each finishes, so a restarted server still shows every
 finished result and a resubmitted job computes only what is missing.
@@ -23,6 +26,7 @@ from core.pipeline.settings import ScreeningSettings
 from core.storage.store import Store
 
 _ids = itertools.count(1)
+FINISHED = ("done", "error", "cancelled")
 
 
 @dataclass
@@ -34,20 +38,36 @@ class Job:
     ctypes: tuple[str, ...]
     settings: ScreeningSettings
     id: int = field(default_factory=lambda: next(_ids))
-    status: str = "queued"  # queued, running, done, error
+    owner: str = ""
+    status: str = "queued"  # queued, running, done, error, cancelled
     progress: Progress | None = None
     summary: ScreenSummary | None = None
     error: str = ""
     submitted_at: float = field(default_factory=time.time)
+    started_at: float | None = None
+    finished_at: float | None = None
+    cancel_requested: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    @property
+    def n_complexes(self) -> int:
+        """Complexes this job asked for (its ligand × metals × types)."""
+        return len(self.metals) * len(self.ctypes)
+
+    @property
+    def complexes_done(self) -> int:
+        """Its complexes stored so far (found in the store or finished now, failures included)."""
+        if self.status == "done":
+            return self.n_complexes
+        return self.progress.complexes_done if self.progress is not None else 0
 
     @property
     def fraction(self) -> float:
-        """Share of tasks finished, 0–1 (1 when done)."""
-        if self.status == "done":
-            return 1.0
-        if self.progress is None or not self.progress.total:
-            return 0.0
-        return self.progress.done / self.progress.total
+        """Share of its complexes stored, 0–1 (1 when done)."""
+        return min(self.complexes_done / self.n_complexes, 1.0) if self.n_complexes else 1.0
 
 
 class JobManager:
@@ -66,18 +86,30 @@ class JobManager:
         self._thread.start()
 
     def submit(self, ligand: Ligand, metals: Sequence[str], ctypes: Sequence[str],
-               settings: ScreeningSettings) -> Job:
-        """Queue a screening; returns its Job at once."""
-        job = Job(ligand, tuple(metals), tuple(ctypes), settings)
+               settings: ScreeningSettings, owner: str = "") -> Job:
+        """Queue a screening for ``owner``; returns its Job at once."""
+        job = Job(ligand, tuple(metals), tuple(ctypes), settings, owner=owner)
         with self._lock:
             self._jobs.append(job)
         self._queue.put(job)
         return job
 
-    def jobs(self) -> list[Job]:
-        """Every job of this process, newest first."""
+    def jobs(self, owner: str | None = None) -> list[Job]:
+        """Jobs of this process, newest first: every job, or only ``owner``'s."""
         with self._lock:
-            return list(reversed(self._jobs))
+            return [j for j in reversed(self._jobs) if owner is None or j.owner == owner]
+
+    def cancel(self, job_id: int) -> bool:
+        """Cancel a queued or running job (a running one stops within a second or two; what it finished is
+        kept).  False when the job is unknown or already finished."""
+        with self._lock:
+            job = next((j for j in self._jobs if j.id == job_id), None)
+            if job is None or job.finished:
+                return False
+            job.cancel_requested.set()
+            if job.status == "queued":
+                job.status, job.finished_at = "cancelled", time.time()
+        return True
 
     def _load_model(self):
         """The bundled model (loaded once per server), or None if absent or unusable: the computed results go on."""
@@ -96,7 +128,9 @@ class JobManager:
         model = None
         while True:
             job = self._queue.get()
-            job.status = "running"
+            if job.cancel_requested.is_set():
+                continue
+            job.status, job.started_at = "running", time.time()
             try:
                 if client is None:
                     client = make_client(self.scheduler, self.n_workers)
@@ -106,9 +140,10 @@ class JobManager:
                     job.progress = dataclasses.replace(p)
 
                 job.summary = run_screen(job.ligand, Store(self.store_path), client, job.settings, job.metals,
-                                         job.ctypes, report, model=model)
-                job.status = "done" if not job.summary.errors else "error"
+                                         job.ctypes, report, model=model, cancel=job.cancel_requested)
+                job.status = "cancelled" if job.summary.cancelled else ("done" if not job.summary.errors else "error")
                 job.error = "; ".join(job.summary.errors)
             except Exception as exc:  # the job fails; the server and the other jobs go on
                 job.status, job.error = "error", f"{type(exc).__name__}: {exc}"
                 traceback.print_exc()
+            job.finished_at = time.time()

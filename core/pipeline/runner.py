@@ -9,7 +9,9 @@ whatever was lost with a dead client is simply missing on the next run.
 """
 from __future__ import annotations
 
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -30,6 +32,7 @@ from core.pipeline.tasks import ARCHITECTOR, GRAFT, SHIPPED, compute_complex_fro
 from core.storage.records import FAILED, OK, QC_FAILED, Kind, Record
 from core.storage.claims import Claims
 from core.storage.store import Store, record_key
+from core.pipeline.eta import LA_COMPLEX, REFERENCES, SWAPS, TEMPLATES, StageClock, describe_stages
 
 LANTHANIDE_SERIES = tuple(m for m in REE_METALS if m != "Y")  # La ... Lu
 Y_CHAIN_NEIGHBOUR = "Ho"  # CN-8 radii: Y 1.019 Å, Ho 1.015 Å
@@ -37,6 +40,8 @@ Y_CHAIN_NEIGHBOUR = "Ho"  # CN-8 radii: Y 1.019 Å, Ho 1.015 Å
 WAIT_POLL_S = 1.0
 #: Stage label of the reference calculations (free ligand, water, bare ions) in progress and timings.
 REFERENCE = "reference"
+#: Stage of each task -> the ``stage_s`` key its compute time is added to.
+_STAGE_KIND = {TEMPLATES: "template", LA_COMPLEX: "complex", SWAPS: "complex", REFERENCES: REFERENCE}
 
 ProgressCallback = Callable[["Progress"], None]
 
@@ -53,6 +58,13 @@ class Progress:
     last: str = ""
     #: Results written to the store by this run so far.
     saved: int = 0
+    #: The ligand's complexes asked for, and how many of them are stored (found or finished, failed included).
+    complexes_total: int = 0
+    complexes_done: int = 0
+    #: What is running now (``Architector templates (2), swaps (12)``) and the estimated seconds left.
+    stage: str = ""
+    eta_s: float | None = None
+    cancelled: bool = False
 
 
 @dataclass
@@ -72,6 +84,8 @@ class ScreenSummary:
     routes: dict[str, str] = field(default_factory=dict)
     #: Units another run was computing on the same store: waited for, or taken over when that run had stopped.
     shared: list[str] = field(default_factory=list)
+    #: Stopped on request (:func:`run_screen`'s ``cancel``): what had finished is stored, the rest is not.
+    cancelled: bool = False
 
 
 def _columns(rec: Record, names: dict[str, str]) -> dict:
@@ -132,13 +146,13 @@ def _submit_chain(client: Client, store: Store, settings: ScreeningSettings, lig
     if need_la and la_grafts:
         la = client.submit(compute_complex_from_starts, lig, ctype, TEMPLATE_METAL, settings, *la_grafts,
                            pure=False)
-        futures[la] = Kind.COMPLEX
+        futures[la] = LA_COMPLEX
     elif need_la:
         if not any(t.status == OK for t in templates):
             templates = client.submit(compute_templates, lig, ctype, settings, pure=False)
-            futures[templates] = Kind.TEMPLATE
+            futures[templates] = TEMPLATES
         la = client.submit(compute_la_complex, lig, ctype, settings, templates, pure=False)
-        futures[la] = Kind.COMPLEX
+        futures[la] = LA_COMPLEX
     else:
         la = store.record(la_row)
 
@@ -148,7 +162,7 @@ def _submit_chain(client: Client, store: Store, settings: ScreeningSettings, lig
 
     for _, future in _series_starts(todo, la, lambda m: _stored_ok(store, settings, smiles, ctype, m),
                                     submit_swap):
-        futures[future] = Kind.COMPLEX
+        futures[future] = SWAPS
     return futures
 
 
@@ -169,7 +183,7 @@ def _submit_shipped_aqua(client: Client, settings: ScreeningSettings, todo: Sequ
     if any(found is None or found[1] != m for m, found in shipped.items()):
         return {}
     return {client.submit(compute_complex_from_starts, None, AQUA, m, settings, [atoms], f"shipped {m} aqua ion",
-                          SHIPPED, pure=False): Kind.COMPLEX for m, (atoms, _) in shipped.items()}
+                          SHIPPED, pure=False): SWAPS for m, (atoms, _) in shipped.items()}
 
 
 def _refused_grafts(lig: Ligand, ctype: CoordinationType, todo: Sequence[str], why: str) -> list[Record]:
@@ -181,8 +195,11 @@ def _refused_grafts(lig: Ligand, ctype: CoordinationType, todo: Sequence[str], w
 def run_screen(ligand: Ligand, store: Store, client: Client, settings: ScreeningSettings,
                metals: Sequence[str] = REE_METALS, ctypes: Sequence[str] = tuple(COORDINATION_TYPES),
                progress: ProgressCallback | None = None, retry_failed: bool = False,
-               model=None) -> ScreenSummary:
+               model=None, cancel: threading.Event | None = None) -> ScreenSummary:
     """Screen ``ligand`` against ``metals`` × ``ctypes``; returns what was cached, computed and failed.
+
+    Setting ``cancel`` stops the run within a second: tasks not started are cancelled, every finished result
+    stays stored (a rerun computes only what is missing), and the summary says ``cancelled``.
 
     With a ``model`` (:class:`core.model.BindingModel`), every QC-passed complex also gets the model's
     E_bind prediction, batched once the computed results are in.
@@ -201,7 +218,7 @@ def run_screen(ligand: Ligand, store: Store, client: Client, settings: Screening
 
     def reference(kind: str, task, *args, **ident: str) -> _Unit:
         def submit() -> dict:
-            return {client.submit(task, *args, pure=False): REFERENCE} if missing(kind, **ident) else {}
+            return {client.submit(task, *args, pure=False): REFERENCES} if missing(kind, **ident) else {}
         return _Unit(_unit_key(kind, settings, **ident), f"{kind} {ident.get('metal', '')}".strip(), submit)
 
     # Complexes: grafted onto the shipped complexes of the ligand's scaffold where possible (every metal at
@@ -219,6 +236,7 @@ def run_screen(ligand: Ligand, store: Store, client: Client, settings: Screening
             todo = [m for m in metals if missing(Kind.COMPLEX, ligand=smiles, metal=m, ctype=ctype.name)]
             if lig is not None:
                 counts["cached"] += len(metals) - len(todo)
+                state.complexes_done += len(metals) - len(todo)
             if not todo:
                 return {}
             la_grafts = None
@@ -247,7 +265,7 @@ def run_screen(ligand: Ligand, store: Store, client: Client, settings: Screening
     units += [reference(Kind.ION, compute_ion_reference, m, settings, metal=m) for m in metals]
     units += [chain(ligand, COORDINATION_TYPES[c]) for c in ctypes] + [chain(None, AQUA)]
 
-    state = Progress(total=0)
+    state = Progress(total=0, complexes_total=requested)
     stage_s: dict[str, float] = {}
     errors: list[str] = []
     shared: list[str] = []
@@ -257,14 +275,17 @@ def run_screen(ligand: Ligand, store: Store, client: Client, settings: Screening
         for rec in records:
             store.save(rec, settings, _columns(rec, names))
             state.saved += 1
-            stage_s[label] = stage_s.get(label, 0.0) + rec.wall_s
+            stage_s[_STAGE_KIND[label]] = stage_s.get(_STAGE_KIND[label], 0.0) + rec.wall_s
+            if rec.kind == Kind.COMPLEX and rec.ligand == ligand.smiles and rec.metal in metals:
+                state.complexes_done += 1
             if rec.kind != Kind.TEMPLATE or rec.status != OK:
                 _status_counts(state, rec)
             state.last = f"{rec.kind} {rec.metal} {rec.ctype} {rec.status}".strip()
         fill_binding_energies(store, settings, ligand.smiles)
 
     with Claims(store.path) as claims:
-        n_tasks = _run_units(units, claims, state, save, errors, shared, progress)
+        n_tasks = _run_units(units, claims, state, save, errors, shared, progress,
+                             StageClock(workers=max(len(client.nthreads()), 1)), cancel)
     fill_binding_energies(store, settings, ligand.smiles)
     if model is not None:
         from core.model.predict import add_model_predictions
@@ -275,7 +296,8 @@ def run_screen(ligand: Ligand, store: Store, client: Client, settings: Screening
             errors.append(f"model prediction: {type(exc).__name__}: {exc}")
     return ScreenSummary(ligand=ligand.smiles, requested=requested, cached=counts["cached"], computed=n_tasks,
                          failed=state.failed, qc_failed=state.qc_failed, errors=errors,
-                         wall_s=time.perf_counter() - start, stage_s=stage_s, routes=routes, shared=shared)
+                         wall_s=time.perf_counter() - start, stage_s=stage_s, routes=routes, shared=shared,
+                         cancelled=state.cancelled)
 
 
 @dataclass
@@ -301,17 +323,35 @@ def _finished(futures, timeout: float | None) -> set:
 
 
 def _run_units(units: list[_Unit], claims: Claims, state: Progress, save: Callable, errors: list[str],
-               shared: list[str], progress: ProgressCallback | None) -> int:
+               shared: list[str], progress: ProgressCallback | None, clock: StageClock | None = None,
+               cancel: threading.Event | None = None) -> int:
     """Claim and submit every unit, save results as they finish; wait for units another run holds (and take
-    over those of a dead run).  Returns how many tasks this run submitted."""
+    over those of a dead run).  Keeps ``state``'s stage and time estimate current; stops when ``cancel`` is
+    set.  Returns how many tasks this run submitted."""
+    clock = clock or StageClock()
     pending = list(units)
     active: dict = {}  # future -> (stage label, unit)
     left: dict[str, int] = {}  # unit key -> its tasks not finished
+    open_stages: dict[str, Counter] = {}  # unit key -> stage -> tasks not finished
     waiting_for: dict[str, str] = {}
     n_tasks = 0
-    if progress:
-        progress(state)
+
+    def report() -> None:
+        running = sum(open_stages.values(), Counter())
+        state.stage = describe_stages(running) or (state.last if state.last.startswith("waiting") else "")
+        state.eta_s = clock.remaining_s(open_stages) if open_stages or not pending else None
+        if progress:
+            progress(state)
+
+    report()
     while pending or active:
+        if cancel is not None and cancel.is_set():
+            for fut, (_, unit) in active.items():
+                fut.cancel()
+                claims.release(unit.key)
+            state.cancelled, state.stage, state.eta_s = True, "cancelled", None
+            report()
+            return n_tasks
         still = []
         for unit in pending:
             holder, taken_over = claims.claim(unit.key)
@@ -331,13 +371,16 @@ def _run_units(units: list[_Unit], claims: Claims, state: Progress, save: Callab
             n_tasks += len(futures)
             state.total += len(futures)
             left[unit.key] = len(futures)
+            open_stages[unit.key] = Counter(futures.values())
             active.update({fut: (label, unit) for fut, label in futures.items()})
         pending = still
+        report()
         if not active:
             if pending:
                 time.sleep(WAIT_POLL_S)
             continue
-        for fut in _finished(active, WAIT_POLL_S if pending else None):
+        wait_s = WAIT_POLL_S if pending or cancel is not None else None
+        for fut in _finished(active, wait_s):
             label, unit = active.pop(fut)
             try:
                 result = fut.result()
@@ -346,10 +389,13 @@ def _run_units(units: list[_Unit], claims: Claims, state: Progress, save: Callab
                 state.errors += 1
             else:
                 save(label, result)
+                clock.record(label, sum(r.wall_s for r in (result if isinstance(result, list) else [result])))
             left[unit.key] -= 1
+            open_stages[unit.key][label] -= 1
             if not left[unit.key]:
                 claims.release(unit.key)
+                del open_stages[unit.key]
             state.done += 1
-            if progress:
-                progress(state)
+            report()
+    state.stage, state.eta_s = "done", 0.0
     return n_tasks

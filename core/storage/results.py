@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from core import __version__
-from core.chemistry.constants import ENERGY_UNITS, REE_METALS
+from core.chemistry.constants import ENERGY_UNITS, series_position
 from core.pipeline.settings import ScreeningSettings
 from core.storage import read_model
+from core.storage.names import ligand_names
 from core.storage.records import OK, QC_FAILED, Kind
 from core.storage.store import Store
 
@@ -35,7 +36,12 @@ LEVEL = "level of theory"
 LEGACY_ROUTE = "architector"
 MODEL_DOMAIN = "model domain"
 ROW_ID = "row_id"
-COLUMNS = ["rank", "ligand", "smiles", "scaffold", "substituent", "metal", "type", "status", "qc",
+#: Rank of a ligand among the stored ligands with one metal, coordination type, level and settings (1 = binds
+#: most strongly), and how many ligands that rank is out of.  Metals are never ranked against each other.
+RANK = "rank"
+RANKED_OF = "of"
+RANK_GROUP = ["metal", "type", LEVEL, "settings"]
+COLUMNS = [RANK, RANKED_OF, "ligand", "smiles", "scaffold", "substituent", "metal", "type", "status", "qc",
            E_BIND, MODEL_COLUMN, E_EXCHANGE, E_COMPLEX, "charge", "converged", "steps", "reason", LEVEL,
            "model", MODEL_DOMAIN, "route", "settings", ROW_ID]
 
@@ -69,33 +75,69 @@ def _complex_rows(store: Store, settings: ScreeningSettings | None, level: str |
 def results_frame(store: Store, ligands: Iterable[str] | None = None, settings: ScreeningSettings | None = None,
                   metals: Iterable[str] | None = None, ctypes: Iterable[str] | None = None,
                   level: str | None = None) -> pd.DataFrame:
-    """Complex results as a table, ranked by E_bind within each ligand, coordination type and level of theory.
+    """Complex results as a table, ordered by ligand, type and the series (La … Lu, then Y).
 
-    Failed and QC-flagged rows are included with their reasons and no rank.  With ``settings``, only
-    results of those settings at their level; ``level`` picks one level of theory.
+    ``rank`` ranks each ligand among all stored ligands with the same metal, coordination type, level of
+    theory and settings, by E_bind (the same order as E_exchange: within one metal and type the two differ
+    by a constant).  Metals are never ranked against each other.  Failed and QC-flagged rows are included
+    with their reasons and no rank.  With ``settings``, only results of those settings at their level;
+    ``level`` picks one level of theory.  Ligand names: the user's name for it in this store, else the name
+    stored with the result, else the library-style name of a recognised scaffold, else the SMILES.
     """
     raw = _complex_rows(store, settings, settings.level if settings is not None and level is None else level)
-    for values, column in ((ligands, "smiles"), (metals, "metal"), (ctypes, "type")):
-        if values is not None:
-            raw = raw[raw[column].isin(set(values))]
     if raw.empty:
         return pd.DataFrame(columns=COLUMNS)
     df = raw.rename(columns={"id": ROW_ID})
-    df["ligand"] = df["ligand_name"].where(df["ligand_name"].notna(), df["smiles"])
     for col in ("scaffold", "substituent", "reason", "model", MODEL_DOMAIN):
         df[col] = df[col].fillna("")
+    _name_ligands(df, ligand_names(store.path))
     df["route"] = df["route"].fillna(LEGACY_ROUTE)
     df["qc"] = df["status"].map({str(OK): "passed", str(QC_FAILED): "failed"}).fillna("n/a")
     df["converged"] = df["converged"].astype("boolean")
     for col in (E_BIND, E_EXCHANGE, E_COMPLEX, MODEL_COLUMN):
         df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
-    df["metal_order"] = df["metal"].map({m: i for i, m in enumerate(REE_METALS)})
-    rankable = (df["status"] == str(OK)) & df[E_BIND].notna()
-    df["rank"] = pd.Series(pd.NA, index=df.index, dtype="Int64")
-    df.loc[rankable, "rank"] = (df[rankable].groupby(["smiles", "type", LEVEL])[E_BIND]
-                                .rank(method="min").astype("Int64"))
-    df = df.sort_values(["smiles", "type", LEVEL, "rank", "metal_order"], na_position="last")
+    df = rank_ligands(df, E_BIND)
+    # ranks are among every stored ligand; the filters only choose the rows shown
+    for values, column in ((ligands, "smiles"), (metals, "metal"), (ctypes, "type")):
+        if values is not None:
+            df = df[df[column].isin(set(values))]
+    df = df.assign(metal_order=df["metal"].map(series_position))
+    df = df.sort_values(["smiles", "type", LEVEL, "settings", "metal_order"], na_position="last")
     return df[COLUMNS].reset_index(drop=True)
+
+
+def rank_ligands(df: pd.DataFrame, energy: str = E_BIND) -> pd.DataFrame:
+    """``df`` with ``rank`` and ``of`` recomputed: each ligand's rank by ``energy`` (most negative first) among
+    the rows of the same metal, coordination type, level of theory and settings; rows without that energy
+    (failed, QC-flagged, no aqua reference) are not ranked."""
+    df = df.copy()
+    rankable = (df["status"] == str(OK)) & df[energy].notna()
+    df[RANK] = pd.Series(pd.NA, index=df.index, dtype="Int64")
+    df[RANKED_OF] = pd.Series(pd.NA, index=df.index, dtype="Int64")
+    if rankable.any():
+        groups = df[rankable].groupby(RANK_GROUP, dropna=False)[energy]
+        df.loc[rankable, RANK] = groups.rank(method="min").astype("Int64")
+        df.loc[rankable, RANKED_OF] = groups.transform("count").astype("Int64")
+    return df
+
+
+def _name_ligands(df: pd.DataFrame, user_names: dict[str, str]) -> None:
+    """Fill ``ligand`` (and a recognised scaffold and substituent) in place, once per distinct SMILES."""
+    from core.chemistry.naming import recognise
+
+    names, scaffolds, substituents = {}, {}, {}
+    for smiles, block in df.groupby("smiles", sort=False):
+        stored = [n for n in block["ligand_name"].dropna() if n and n != smiles]
+        scaffold = next((x for x in block["scaffold"] if x), "")
+        substituent = next((x for x in block["substituent"] if x), "")
+        if not scaffold:
+            scaffold, substituent = recognise(smiles) or ("", "")
+        library_name = f"{scaffold}-{substituent}" if scaffold and substituent else ""
+        names[smiles] = user_names.get(smiles) or (stored[-1] if stored else "") or library_name or smiles
+        scaffolds[smiles], substituents[smiles] = scaffold, substituent
+    df["ligand"] = df["smiles"].map(names)
+    df["scaffold"] = df["smiles"].map(scaffolds)
+    df["substituent"] = df["smiles"].map(substituents)
 
 
 def passed(df: pd.DataFrame) -> pd.DataFrame:
@@ -160,14 +202,65 @@ def levels_in(df: pd.DataFrame) -> str:
     return ", ".join(found) or "no stored level"
 
 
-def results_csv(df: pd.DataFrame) -> str:
-    """CSV text of a results table: a header line with code version, units and level of theory, units in
-    the column names, and every text cell made safe against spreadsheet formula injection."""
-    df = df.copy()
+#: Decimals energies are exported with: GFN2-xTB energies are not meaningful below 0.1 kcal/mol.
+ENERGY_DECIMALS = 1
+
+
+def export_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The results table as exported: energies rounded to 0.1 kcal/mol, the level of theory in the computed
+    energies' column names when the table has one level (``E_bind (kcal/mol, GFN2-xTB/ALPB(water))``; the
+    ``level of theory`` column stays), every text cell made safe against spreadsheet formula injection,
+    internal columns dropped."""
+    df = df.drop(columns=[c for c in (ROW_ID,) if c in df]).copy()
+    for col in [c for c in df.columns if ENERGY_UNITS in c]:
+        df[col] = pd.to_numeric(df[col], errors="coerce").round(ENERGY_DECIMALS)
+    levels = sorted(set(df[LEVEL].dropna())) if LEVEL in df else []
+    if len(levels) == 1:
+        df = df.rename(columns={c: c.replace(f"({ENERGY_UNITS})", f"({ENERGY_UNITS}, {levels[0]})")
+                                for c in (E_BIND, E_EXCHANGE, E_COMPLEX) if c in df})
     for col in [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]:
         df[col] = df[col].map(neutralise_formula)
-    header = f"# reescreen {__version__}; energies in {ENERGY_UNITS} at {levels_in(df)}\n"
-    return header + df.to_csv(index=False)
+    return df
+
+
+def results_csv(df: pd.DataFrame) -> str:
+    """CSV text of a results table (see :func:`export_table`): a plain header row with units in the column
+    names, so ``pandas.read_csv`` and spreadsheets read it as it is; the metadata go to
+    :func:`results_metadata_csv`."""
+    return export_table(df).to_csv(index=False)
+
+
+def results_metadata(df: pd.DataFrame) -> dict[str, str]:
+    """What a reader of an exported table needs to know, as (field, value) pairs."""
+    from datetime import datetime, timezone
+
+    return {
+        "software": f"reescreen {__version__}",
+        "exported (UTC)": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+        "rows": str(len(df)),
+        "level of theory": levels_in(df),
+        "energy units": ENERGY_UNITS,
+        "energy decimals": str(ENERGY_DECIMALS),
+        "settings": ", ".join(sorted(set(df["settings"].dropna()))) if "settings" in df else "",
+        "E_bind": "E_complex - E_ion - sum of E_ligand (waters included), implicit water",
+        "E_exchange": "vs the aqua ion [M(H2O)8]3+; the bare-ion reference cancels: compare metals with it",
+        "rank": "the ligand's place among the stored ligands with the same metal, type, level and settings "
+                "(1 = strongest); 'of' = how many; metals are never ranked against each other",
+        "Y": "4d ion, no 4f electrons; its exchange energies lie off the lanthanide trend",
+    }
+
+
+def results_metadata_csv(df: pd.DataFrame) -> str:
+    """:func:`results_metadata` as a two-column CSV (field, value), the companion file of an export."""
+    meta = pd.DataFrame(list(results_metadata(df).items()), columns=["field", "value"])
+    meta["value"] = meta["value"].map(neutralise_formula)
+    return meta.to_csv(index=False)
+
+
+def metadata_path(csv_path: str | os.PathLike) -> Path:
+    """Where an exported CSV's metadata go: ``NAME.metadata.csv`` beside ``NAME.csv``."""
+    path = Path(csv_path)
+    return path.with_name(path.stem + ".metadata.csv")
 
 
 def extxyz_text(structures: Sequence["Atoms"]) -> str:
@@ -180,9 +273,11 @@ def extxyz_text(structures: Sequence["Atoms"]) -> str:
 
 
 def export_csv(store: Store, path: str | os.PathLike, **filters) -> int:
-    """Write the results table to CSV (see :func:`results_csv`).  Returns rows written."""
+    """Write the results table to CSV (see :func:`results_csv`) and its metadata beside it
+    (:func:`metadata_path`).  Returns rows written."""
     df = results_frame(store, **filters)
     Path(path).write_text(results_csv(df), encoding="utf-8")
+    metadata_path(path).write_text(results_metadata_csv(df), encoding="utf-8")
     return len(df)
 
 
