@@ -1,8 +1,10 @@
 """Screenshots of every app page for the README: a real `streamlit run` server driven by Debian's Chromium.
 
     python scripts/screenshots.py --db reescreen.db [--out docs] [--pages Library,Model]
+        [--ligands HOPO-methyl,CAM-methyl] [--ligand 'CNC(=O)c1ccc(C(C)C)c(=O)n1O']
 
-The store given with --db is only read (the pages are opened, nothing is submitted).
+The store given with --db is only read (the pages are opened, nothing is submitted).  ``--ligands`` are
+chosen on the Results and Compare pages; ``--ligand`` opens the app on that ligand (through the URL).
 """
 from __future__ import annotations
 
@@ -19,7 +21,26 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = {"Design": "Design a ligand", "Screen": "Screen", "Library": "Library", "Results": "Results",
-         "Structure": "Structure", "Export": "Export", "Model": "Model"}
+         "Compare": "Compare ligands", "Structure": "Structure", "Export": "Export", "Model": "Model"}
+#: The ligand multiselect of each page that has one.
+LIGAND_BOXES = {"Results": "Ligands", "Compare": "Ligands (2–6)"}
+
+
+def _choose(page, label: str, values: list[str]) -> None:
+    box = page.get_by_label(label)
+    clear = page.locator(f"div[data-testid='stMultiSelect']:has-text('{label}')").get_by_role("button", name="Clear all")
+    if clear.count():
+        clear.click()
+    for value in values:
+        box.click()
+        box.fill(value)
+        box.press("Enter")
+    page.keyboard.press("Escape")
+
+
+def _idle(page) -> None:
+    page.wait_for_timeout(1000)
+    page.wait_for_selector("[data-testid='stStatusWidget']", state="hidden", timeout=180000)
 
 
 def main() -> int:
@@ -27,6 +48,8 @@ def main() -> int:
     parser.add_argument("--db", required=True)
     parser.add_argument("--out", default=str(ROOT / "docs"))
     parser.add_argument("--pages", default=",".join(PAGES))
+    parser.add_argument("--ligands", help="comma-separated ligand names to choose on Results and Compare")
+    parser.add_argument("--ligand", help="SMILES the app opens on (as a shared link would)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -50,14 +73,17 @@ def main() -> int:
                 "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                 "--use-gl=swiftshader", "--enable-unsafe-swiftshader"])
             page = browser.new_page(viewport={"width": 1400, "height": 1100})
-            page.goto(f"http://127.0.0.1:{port}")
+            from urllib.parse import quote
+
+            page.goto(f"http://127.0.0.1:{port}" + (f"/?ligand={quote(args.ligand)}" if args.ligand else ""))
             page.wait_for_selector("text=Design a ligand", timeout=60000)
             for name in args.pages.split(","):
                 page.get_by_role("link", name=name, exact=True).click()
                 page.wait_for_selector(f"h1:has-text('{PAGES[name]}')", timeout=60000)
-                page.wait_for_timeout(1000)
-                # the script has finished when Streamlit's running indicator is gone
-                page.wait_for_selector("[data-testid='stStatusWidget']", state="hidden", timeout=180000)
+                _idle(page)  # the script has finished when Streamlit's running indicator is gone
+                if args.ligands and name in LIGAND_BOXES:
+                    _choose(page, LIGAND_BOXES[name], args.ligands.split(","))
+                    _idle(page)
                 page.wait_for_timeout(3000)
                 path = Path(args.out) / f"screenshot-{name.lower()}.png"
                 page.screenshot(path=str(path), full_page=True)

@@ -39,7 +39,7 @@ def test_ligands_command_lists_scaffolds_and_substituents(capsys):
 
 @pytest.mark.parametrize("args,message", [
     (["--smiles", "C1CC("], "Invalid SMILES"),
-    (["--smiles", "Oc1ccccc1O"], "No anionic donor"),
+    (["--smiles", "OCc1ccccc1O"], "No anionic donor"),
     (["--smiles", "[O-]c1ccccc1[O-]", "--metals", "Fe"], "unknown metals"),
     (["--smiles", "[O-]c1ccccc1[O-]", "--types", "5L"], "unknown coordination types"),
     (["--scaffold", "HOPO"], "needs --substituent"),
@@ -101,10 +101,10 @@ def test_store_location_from_environment(monkeypatch, tmp_path):
 def test_csv_export_has_units_and_level_of_theory(small_screen, tmp_path):
     out = tmp_path / "short.csv"
     assert main(["export", str(out), "--db", str(small_screen[0])]) == 0
-    text = out.read_text()
-    assert text.startswith("# reescreen") and "GFN2-xTB/ALPB(water)" in text.splitlines()[0]
-    df = pd.read_csv(out, comment="#")
-    assert len(df) == 2 and "E_bind (kcal/mol)" in df.columns
+    df = pd.read_csv(out)  # plain: the metadata are in the file beside it
+    assert len(df) == 2 and "E_bind (kcal/mol, GFN2-xTB/ALPB(water))" in df.columns
+    meta = pd.read_csv(tmp_path / "short.metadata.csv").set_index("field")["value"]
+    assert meta["level of theory"] == "GFN2-xTB/ALPB(water)" and meta["software"].startswith("reescreen")
 
 
 def test_extxyz_export_one_frame_per_complex_with_binding_energy(small_screen, tmp_path):
@@ -127,15 +127,17 @@ def test_csv_export_neutralises_spreadsheet_formulas(small_store_copy, tmp_path)
     assert neutralise_formula("=HYPERLINK(\"x\")") == "'=HYPERLINK(\"x\")"
     assert neutralise_formula("@SUM(A1)") == "'@SUM(A1)" and neutralise_formula("CCO") == "CCO"
     assert neutralise_formula(-1234.5) == -1234.5  # numbers stay numbers
+    from core.storage.names import set_ligand_name
+
     store = Store(small_store_copy)
     row = next(store.rows(kind="complex", metal="Lu", ctype="1L6W"))
-    store.update(row.id, ligand_name="=cmd|' /C calc'!A0")
+    set_ligand_name(store, row.get("ligand"), "=cmd|' /C calc'!A0")  # a user's name for the ligand
     out = tmp_path / "x.csv"
     export_csv(store, out)
-    df = pd.read_csv(out, comment="#")
+    df = pd.read_csv(out)
     assert "'=cmd|' /C calc'!A0" in set(df["ligand"])
     assert not any(str(v).startswith("=") for v in df.select_dtypes(exclude="number").to_numpy().ravel())
-    assert df["E_bind (kcal/mol)"].dtype.kind == "f"
+    assert df["E_bind (kcal/mol, GFN2-xTB/ALPB(water))"].dtype.kind == "f"
 
 
 WRITER = """

@@ -147,6 +147,22 @@ def test_pasted_ligand_on_a_library_scaffold_is_named_like_the_library(smiles, n
         assert ligand.name == name
 
 
+def test_a_pasted_ligand_stored_without_a_name_joins_its_scaffolds_substituent_ranking(dataset_store_copy):
+    from app.figures import substituent_ranking
+
+    store = Store(dataset_store_copy)
+    df = results_frame(store)
+    rows = df[df["ligand"] == "HOPO-methyl"]
+    smiles = rows["smiles"].iloc[0]
+    # what a pasted SMILES was stored with before ligands were recognised: its SMILES as name, no scaffold
+    store.annotate({int(i): {"ligand_name": smiles, "scaffold": "", "substituent": ""} for i in rows["row_id"]})
+    again = results_frame(store)
+    pasted = again[again["smiles"] == smiles]
+    assert set(pasted["ligand"]) == {"HOPO-methyl"} and set(pasted["substituent"]) == {"methyl"}
+    fig = substituent_ranking(again, "Nd", "HOPO", "4L")
+    assert "methyl" in list(fig.data[0].y)
+
+
 def test_design_accepts_the_neutral_form_and_says_it_deprotonated_it(on_dataset_copy):
     at = _page("design").run()
     at.radio(key="design_source").set_value("SMILES").run()
@@ -214,7 +230,7 @@ def test_running_job_is_cancelled_within_seconds_and_keeps_what_finished(small_s
     from core.chemistry.ligands import library_ligand
     from core.pipeline.runner import run_screen
     from core.pipeline.settings import FAST
-    from core.storage.results import stored_result_count
+    from conftest import stored_result_ids
 
     cancel = threading.Event()
     seen = []
@@ -225,12 +241,12 @@ def test_running_job_is_cancelled_within_seconds_and_keeps_what_finished(small_s
             cancel.set()
 
     store = Store(small_store_copy)
-    before = stored_result_count(store)
+    before = len(stored_result_ids(small_store_copy))
     start = time.perf_counter()
     summary = run_screen(library_ligand("HOPO", "ethyl"), store, client, FAST, ["La", "Ce", "Pr"], ["1L6W"],
                          progress, cancel=cancel)
     assert summary.cancelled and time.perf_counter() - start < 120
-    assert stored_result_count(store) > before  # what finished before the cancel is kept
+    assert len(stored_result_ids(small_store_copy)) > before  # what finished before the cancel is kept
     assert any("Architector templates" in stage for stage, *_ in seen)
     assert any(eta and eta > 0 for _, eta, *_ in seen) and seen[-1][3] == 3
 
