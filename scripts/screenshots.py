@@ -27,14 +27,19 @@ LIGAND_BOXES = {"Results": "Ligands", "Compare": "Ligands (2–6)"}
 
 
 def _choose(page, label: str, values: list[str]) -> None:
-    box = page.get_by_label(label)
+    box = page.get_by_role("combobox", name=label, exact=True)
     clear = page.locator(f"div[data-testid='stMultiSelect']:has-text('{label}')").get_by_role("button", name="Clear all")
     if clear.count():
         clear.click()
     for value in values:
         box.click()
         box.fill(value)
-        box.press("Enter")
+        page.wait_for_timeout(300)
+        option = page.get_by_role("option", name=value, exact=True)
+        if option.count():  # Enter takes the first partial match ("HOPO-methylthio" for "HOPO-methyl")
+            option.first.click()
+        else:
+            box.press("Enter")
     page.keyboard.press("Escape")
 
 
