@@ -37,7 +37,7 @@ else:
     st.caption("No template-noise measurement is shipped (data/template_noise.json): run "
                "`python benchmarks/template_noise.py` to measure it.")
 
-ctypes = st.multiselect("Coordination types", present_types, default=present_types[-1:], key="compare_types")
+ctypes = st.multiselect("Coordination types", present_types, default=present_types[:1], key="compare_types")  # 4L
 show_figure(figures.series_plot(view[view["type"].isin(ctypes)], figures.EXCH, band=band), "compare_series")
 table = view[view["type"].isin(ctypes)].pivot_table(index=["ligand", "type"], columns="metal", values=figures.EXCH)
 table = table[[m for m in SERIES_ORDER if m in table.columns]].rename(columns=metal_label)

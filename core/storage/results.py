@@ -41,8 +41,8 @@ ROW_ID = "row_id"
 RANK = "rank"
 RANKED_OF = "of"
 RANK_GROUP = ["metal", "type", LEVEL, "settings"]
-COLUMNS = [RANK, RANKED_OF, "ligand", "smiles", "scaffold", "substituent", "metal", "type", "status", "qc",
-           E_BIND, MODEL_COLUMN, E_EXCHANGE, E_COMPLEX, "charge", "converged", "steps", "reason", LEVEL,
+COLUMNS = [RANK, RANKED_OF, "ligand", "metal", "type", E_EXCHANGE, E_BIND, MODEL_COLUMN, "qc", "status", "reason",
+           "scaffold", "substituent", "smiles", E_COMPLEX, "charge", "converged", "steps", LEVEL,
            "model", MODEL_DOMAIN, "route", "settings", ROW_ID]
 
 #: Read-model column -> results-table column.
