@@ -103,6 +103,22 @@ def test_series_plot_joins_la_to_lu_in_order_and_keeps_y_apart_in_distinct_colou
     assert list(fig.layout.xaxis.categoryarray)[-1] == Y_AXIS_LABEL
 
 
+def test_y_flag_states_what_the_shipped_build_shows(dataset_store):
+    """The counts quoted in Y's flag are recomputed from the build store (E_exchange, QC passed)."""
+    from core.chemistry.constants import Y_NOTE
+    from core.storage.results import passed
+
+    wide = passed(results_frame(Store(dataset_store))).pivot_table(index=["ligand", "type"], columns="metal",
+                                                                   values=E_EXCHANGE).dropna(subset=["Y"])
+    ln = wide[list(LANTHANIDES)]
+    counts = {}
+    for ctype, block in wide.groupby(level="type"):
+        lo, hi = ln.loc[block.index].min(axis=1), ln.loc[block.index].max(axis=1)
+        counts[ctype] = (int((block["Y"] < lo).sum()), int((block["Y"] > hi).sum()), len(block))
+    assert f"1L6W for {counts['1L6W'][0]} of {counts['1L6W'][2]} ligands" in Y_NOTE
+    assert f"4L for {counts['4L'][1]} of {counts['4L'][2]})" in Y_NOTE
+
+
 def test_heat_map_colour_scale_spans_the_lanthanides_not_y(dataset_store):
     from app.figures import heatmap
 
@@ -332,6 +348,16 @@ def test_html_report_holds_tables_plots_snapshot_settings_and_versions(dataset_s
                  "–donor (Å)", "<b>fast</b>", "tblite", "rank"):
         assert part in report, part
     assert not re.search(r"<script[^>]+src=", report) and "<link" not in report  # no fetched file: opens offline
+
+
+def test_export_page_builds_the_report_of_the_chosen_ligand_in_one_click(on_dataset):
+    at = _page("export").run()
+    at.selectbox(key="export_report_ligand").set_value("CNC(=O)c1ccc(C)c(=O)n1[O-]").run()
+    at.button(key="export_report_build").click().run()
+    assert not at.exception
+    name, report = at.session_state["export_report"]
+    assert name == "CNC(=O)c1ccc(C)c(=O)n1[O-]" and "<h1>HOPO-methyl</h1>" in report
+    assert any(b.proto.label == "Download report (HTML)" for b in at.get("download_button"))
 
 
 def test_plots_download_in_the_format_chosen(on_dataset):

@@ -202,13 +202,13 @@ def levels_in(df: pd.DataFrame) -> str:
     return ", ".join(found) or "no stored level"
 
 
-#: Decimals energies are exported with: GFN2-xTB energies are not meaningful below 0.1 kcal/mol.
+#: Decimals energies are exported with: the screening level's energies are not meaningful below 0.1 kcal/mol.
 ENERGY_DECIMALS = 1
 
 
 def export_table(df: pd.DataFrame) -> pd.DataFrame:
     """The results table as exported: energies rounded to 0.1 kcal/mol, the level of theory in the computed
-    energies' column names when the table has one level (``E_bind (kcal/mol, GFN2-xTB/ALPB(water))``; the
+    energies' column names when the table has one level (``E_bind (kcal/mol, LEVEL)``; the
     ``level of theory`` column stays), every text cell made safe against spreadsheet formula injection,
     internal columns dropped."""
     df = df.drop(columns=[c for c in (ROW_ID,) if c in df]).copy()
