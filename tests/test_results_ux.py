@@ -212,17 +212,22 @@ def test_formula_is_written_with_a_superscript_charge():
 
 
 # -- 5. jobs: stage and time left, one unit, cancel, per-session list, ligand in the URL -------------------
-def test_time_left_uses_this_runs_stage_costs_once_measured():
+def test_time_left_uses_this_runs_stage_costs_per_type_and_the_running_task():
     from collections import Counter
 
     from core.pipeline.eta import LA_COMPLEX, PRIOR_COST_S, SWAPS, TEMPLATES, StageClock, format_duration
 
     clock = StageClock(workers=2)
     chains = {"4L": Counter({TEMPLATES: 1, LA_COMPLEX: 1, SWAPS: 15}), "1L6W": Counter({SWAPS: 3})}
-    before = clock.remaining_s(chains)
-    assert before == pytest.approx(PRIOR_COST_S[TEMPLATES] + PRIOR_COST_S[LA_COMPLEX] + 15 * PRIOR_COST_S[SWAPS])
-    clock.record(SWAPS, 10.0)  # this machine is slower than the build machine
-    assert clock.remaining_s(chains) == pytest.approx(PRIOR_COST_S[TEMPLATES] + PRIOR_COST_S[LA_COMPLEX] + 150)
+    types = {"4L": "4L", "1L6W": "1L6W"}
+    prior_4l = PRIOR_COST_S[(TEMPLATES, "4L")] + PRIOR_COST_S[(LA_COMPLEX, "4L")] + 15 * PRIOR_COST_S[(SWAPS, "4L")]
+    assert clock.remaining_s(chains, types) == pytest.approx(prior_4l)  # the 4L chain is the critical path
+    assert PRIOR_COST_S[(LA_COMPLEX, "4L")] > 10 * PRIOR_COST_S[(LA_COMPLEX, "1L6W")]
+    # 30 s into the 4L template build: that much less (up to 90 % of the template's expected cost)
+    assert clock.remaining_s(chains, types, {"4L": 30.0}) == pytest.approx(prior_4l - 30.0)
+    assert clock.remaining_s(chains, types, {"4L": 1e4}) == pytest.approx(prior_4l - 0.9 * PRIOR_COST_S[(TEMPLATES, "4L")])
+    clock.record(SWAPS, 10.0, "4L")  # this machine's 4L swaps are slower than the build machine's
+    assert clock.remaining_s(chains, types) == pytest.approx(prior_4l + 15 * (10.0 - PRIOR_COST_S[(SWAPS, "4L")]))
     assert format_duration(80) == "1 min 20 s" and format_duration(7300) == "2 h 01 min"
 
 

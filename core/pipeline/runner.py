@@ -258,7 +258,7 @@ def run_screen(ligand: Ligand, store: Store, client: Client, settings: Screening
                     return shipped
             return _submit_chain(client, store, settings, lig, ctype, todo, la_grafts)
         return _Unit(_unit_key("chain", settings, ligand=smiles, ctype=ctype.name), f"{ctype.name} complexes",
-                     submit)
+                     submit, ctype.name)
 
     units = [reference(Kind.LIGAND, compute_ligand_reference, ligand, settings, ligand=ligand.smiles),
              reference(Kind.WATER, compute_water_reference, settings)]
@@ -308,6 +308,8 @@ class _Unit:
     key: str
     label: str
     submit: Callable[[], dict]
+    #: The coordination type of a chain of complexes ("" for references), for its stage costs.
+    ctype: str = ""
 
 
 def _unit_key(kind: str, settings: ScreeningSettings, ligand: str = "", metal: str = "", ctype: str = "") -> str:
@@ -333,13 +335,17 @@ def _run_units(units: list[_Unit], claims: Claims, state: Progress, save: Callab
     active: dict = {}  # future -> (stage label, unit)
     left: dict[str, int] = {}  # unit key -> its tasks not finished
     open_stages: dict[str, Counter] = {}  # unit key -> stage -> tasks not finished
+    unit_ctype: dict[str, str] = {}
+    last_event: dict[str, float] = {}  # unit key -> when its last task finished (or it was submitted)
     waiting_for: dict[str, str] = {}
     n_tasks = 0
 
     def report() -> None:
-        running = sum(open_stages.values(), Counter())
-        state.stage = describe_stages(running) or (state.last if state.last.startswith("waiting") else "")
-        state.eta_s = clock.remaining_s(open_stages) if open_stages or not pending else None
+        open_tasks = sum(open_stages.values(), Counter())
+        state.stage = describe_stages(open_tasks) or (state.last if state.last.startswith("waiting") else "")
+        now = time.perf_counter()
+        running_s = {key: now - last_event[key] for key in open_stages}
+        state.eta_s = clock.remaining_s(open_stages, unit_ctype, running_s) if open_stages or not pending else None
         if progress:
             progress(state)
 
@@ -372,6 +378,7 @@ def _run_units(units: list[_Unit], claims: Claims, state: Progress, save: Callab
             state.total += len(futures)
             left[unit.key] = len(futures)
             open_stages[unit.key] = Counter(futures.values())
+            unit_ctype[unit.key], last_event[unit.key] = unit.ctype, time.perf_counter()
             active.update({fut: (label, unit) for fut, label in futures.items()})
         pending = still
         report()
@@ -379,7 +386,8 @@ def _run_units(units: list[_Unit], claims: Claims, state: Progress, save: Callab
             if pending:
                 time.sleep(WAIT_POLL_S)
             continue
-        wait_s = WAIT_POLL_S if pending or cancel is not None else None
+        # with someone watching (progress) or able to cancel, wake every second: the time left moves on
+        wait_s = WAIT_POLL_S if pending or cancel is not None or progress is not None else None
         for fut in _finished(active, wait_s):
             label, unit = active.pop(fut)
             try:
@@ -389,9 +397,11 @@ def _run_units(units: list[_Unit], claims: Claims, state: Progress, save: Callab
                 state.errors += 1
             else:
                 save(label, result)
-                clock.record(label, sum(r.wall_s for r in (result if isinstance(result, list) else [result])))
+                clock.record(label, sum(r.wall_s for r in (result if isinstance(result, list) else [result])),
+                             unit.ctype)
             left[unit.key] -= 1
             open_stages[unit.key][label] -= 1
+            last_event[unit.key] = time.perf_counter()
             if not left[unit.key]:
                 claims.release(unit.key)
                 del open_stages[unit.key]
