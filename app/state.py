@@ -84,6 +84,11 @@ def sync_url() -> None:
         st.query_params.from_dict(wanted)
 
 
+def md_escape(text: str) -> str:
+    """``text`` safe to put in Markdown (a user's ligand name, a SMILES): every Markdown character escaped."""
+    return "".join("\\" + ch if ch in "\\`*_{}[]()#+-.!<>|~$" else ch for ch in text)
+
+
 def show_figure(fig, key: str) -> None:
     """A Plotly figure whose toolbar camera saves it as PNG or SVG (the format chosen in the sidebar)."""
     fmt = st.session_state.get(PLOT_FORMAT_KEY, "png")

@@ -4,7 +4,7 @@ import dataclasses
 
 import streamlit as st
 
-from app.state import current_ligand, get_store, set_current_ligand
+from app.state import current_ligand, get_store, md_escape, set_current_ligand
 from core.chemistry.depiction import ligand_svg
 from core.chemistry.ligands import (SCAFFOLDS, SUBSTITUENTS, LigandError, assemble_smiles, binding_form,
                                     deprotonate_chelating_groups, library_ligand, make_ligand, parse_donor_pair)
@@ -72,7 +72,7 @@ if ligand is not None:
         st.toast(f"Named {name!r}" if name else "Name removed")
     ligand = dataclasses.replace(ligand, label=name.strip())
     set_current_ligand(ligand)
-    st.subheader(ligand.name)
+    st.subheader(md_escape(ligand.name))
     if ligand.scaffold and source != "Library":
         st.caption(f"Recognised as the library scaffold **{ligand.scaffold}** with **{ligand.substituent}** "
                    "(substructure match): it is ranked beside the library ligands of that scaffold.")

@@ -4,7 +4,7 @@ import time
 
 import streamlit as st
 
-from app.state import current_ligand, get_job_manager, owner_token, results_table
+from app.state import current_ligand, get_job_manager, md_escape, owner_token, results_table
 from core.chemistry.complexes import COORDINATION_TYPES
 from core.chemistry.constants import ENERGY_UNITS, REE_METALS, SERIES_ORDER, Y_NOTE, metal_label
 from core.pipeline.eta import format_duration
@@ -16,7 +16,7 @@ ligand = current_ligand()
 if ligand is None:
     st.info("Choose a ligand on the Design page first.")
 else:
-    st.write(f"Ligand **{ligand.name}**" + ("" if ligand.name == ligand.smiles else f" · `{ligand.smiles}`")
+    st.write(f"Ligand **{md_escape(ligand.name)}**" + ("" if ligand.name == ligand.smiles else f" · `{ligand.smiles}`")
              + f" · charge {ligand.charge:+d} · donors {ligand.donors[0]}, {ligand.donors[1]}")
     metals = st.multiselect("Metals", list(SERIES_ORDER), default=list(SERIES_ORDER), key="screen_metals",
                             format_func=metal_label)
@@ -33,7 +33,7 @@ else:
 def _job_line(job) -> str:
     """One line per job: complexes stored of asked, stage, time left or taken."""
     done, total = job.complexes_done, job.n_complexes
-    parts = [f"Job {job.id} · {job.ligand.name} · {job.status}", f"{done} of {total} complexes"]
+    parts = [f"Job {job.id} · {md_escape(job.ligand.name)} · {job.status}", f"{done} of {total} complexes"]
     p = job.progress
     if job.status == "running" and p is not None:
         if p.stage and p.stage != "done":

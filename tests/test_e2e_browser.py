@@ -79,6 +79,8 @@ def _idle(page) -> None:
 def _choose(page, label: str, values: list[str]) -> None:
     box = page.get_by_role("combobox", name=label, exact=True)
     clear = page.locator(f"div[data-testid='stMultiSelect']:has-text('{label}')").get_by_role("button", name="Clear all")
+    box.wait_for(timeout=30000)
+    page.wait_for_timeout(300)  # the chips and their clear button render just after the box
     if clear.count():
         clear.click()
     for value in values:
