@@ -54,7 +54,7 @@ if (view["metal"] == "Y").any():
     st.caption(Y_NOTE)
 if view["model"].astype(bool).any():
     st.caption(f"`{MODEL_COLUMN}`: the Allegro model's prediction (model in the `model` column), trained on "
-               f"{levels_in(view)} labels, not DFT; ranks use the computed E_bind.")
+               f"{levels_in(view)} labels, not DFT; ranks use the computed energies, never the model's.")
     for name in sorted({m.split("@")[0] for m in view["model"] if m}):
         st.caption(f"`{MODEL_DOMAIN}` for {name}: " + model_domain_text(models_dir() / name))
     if (view[MODEL_DOMAIN] == NEW_SCAFFOLD).any():
