@@ -30,7 +30,8 @@ band = noise["half_width_kcal"] if noise and use_band else None
 if noise:
     st.caption(f"Band: ± {noise['half_width_kcal']:.1f} {ENERGY_UNITS} around each complex (± that × √2 for a "
                f"difference of two): the pooled standard deviation of the minima that different Architector "
-               f"templates of one complex reach, {noise['n_minima']} minima of {noise['n_complexes']} La complexes, "
+               f"templates of one complex reach, {noise['n_minima']} minima of {noise['n_complexes']} La complexes of "
+               f"{', '.join(sorted({c['ligand'] for c in noise['complexes']}))}, "
                f"`{noise['settings']}` preset, {noise['level_of_theory']}, measured {noise['measured']} by "
                f"`{noise['command']}`. Differences inside the band are not resolved by the screen.")
 else:

@@ -141,6 +141,27 @@ def test_parity_legend_has_one_entry_per_metal_and_per_type():
     assert len(shown) == 20 and len(set(shown)) == 20  # was 64 entries, cut off the plot
 
 
+def test_compare_page_shows_ligands_side_by_side_with_the_measured_noise_band(on_dataset):
+    from core.chemistry.noise import template_noise
+
+    noise = template_noise()
+    assert noise is not None and noise["n_minima"] >= 6 and noise["half_width_kcal"] > 0
+    at = _page("compare").run()
+    assert not at.exception
+    at.multiselect(key="compare_ligands").set_value(["HOPO-methyl", "CAM-methyl", "HOPO-ethyl"]).run()
+    assert at.toggle(key="compare_band").value
+    assert any(f"± {noise['half_width_kcal']:.1f} kcal/mol" in c.value and "thorough" in c.value for c in at.caption)
+    assert at.selectbox(key="compare_a").value == "Nd" and at.selectbox(key="compare_b").value == "Dy"
+    import json
+
+    figures = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert len(figures) == 2
+    bands = [t for t in figures[0]["data"] if t.get("fill") == "toself"]
+    assert len(bands) == 3  # one shaded band per ligand (4L)
+    table = at.dataframe[0].value
+    assert len(table) == 3 and list(table.columns)[:2] == ["La", "Ce"]
+
+
 # -- 4. named ligands ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("smiles,name", [(HOPO_ISOPROPYL, "HOPO-isopropyl"),
                                          ("CNC(=O)c1ccc(C)c(=O)n1[O-]", "HOPO-methyl"),
