@@ -19,35 +19,13 @@ import time
 import urllib.request
 from pathlib import Path
 
+from browser_helpers import choose_options, wait_until_idle  # this folder: run as a script
+
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = {"Design": "Design a ligand", "Screen": "Screen", "Library": "Library", "Results": "Results",
          "Compare": "Compare ligands", "Structure": "Structure", "Export": "Export", "Model": "Model"}
 #: The ligand multiselect of each page that has one.
 LIGAND_BOXES = {"Results": "Ligands", "Compare": "Ligands (2–6)"}
-
-
-def _choose(page, label: str, values: list[str]) -> None:
-    box = page.get_by_role("combobox", name=label, exact=True)
-    clear = page.locator(f"div[data-testid='stMultiSelect']:has-text('{label}')").get_by_role("button", name="Clear all")
-    box.wait_for(timeout=30000)
-    page.wait_for_timeout(300)  # the chips and their clear button render just after the box
-    if clear.count():
-        clear.click()
-    for value in values:
-        box.click()
-        box.fill(value)
-        page.wait_for_timeout(300)
-        option = page.get_by_role("option", name=value, exact=True)
-        if option.count():  # Enter takes the first partial match ("HOPO-methylthio" for "HOPO-methyl")
-            option.first.click()
-        else:
-            box.press("Enter")
-    page.keyboard.press("Escape")
-
-
-def _idle(page) -> None:
-    page.wait_for_timeout(1000)
-    page.wait_for_selector("[data-testid='stStatusWidget']", state="hidden", timeout=180000)
 
 
 def main() -> int:
@@ -87,10 +65,10 @@ def main() -> int:
             for name in args.pages.split(","):
                 page.get_by_role("link", name=name, exact=True).click()
                 page.wait_for_selector(f"h1:has-text('{PAGES[name]}')", timeout=60000)
-                _idle(page)  # the script has finished when Streamlit's running indicator is gone
+                wait_until_idle(page, 1000)  # the script has finished when Streamlit's running indicator is gone
                 if args.ligands and name in LIGAND_BOXES:
-                    _choose(page, LIGAND_BOXES[name], args.ligands.split(","))
-                    _idle(page)
+                    choose_options(page, LIGAND_BOXES[name], args.ligands.split(","))
+                    wait_until_idle(page, 1000)
                 page.wait_for_timeout(3000)
                 path = Path(args.out) / f"screenshot-{name.lower()}.png"
                 page.screenshot(path=str(path), full_page=True)

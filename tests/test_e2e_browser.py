@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from browser_helpers import choose_options, wait_until_idle  # scripts/, on pytest's pythonpath
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -70,31 +71,6 @@ def _browser(p):
         "--disable-component-update", "--disable-sync", "--use-gl=swiftshader", "--enable-unsafe-swiftshader"])
 
 
-def _idle(page) -> None:
-    """Wait until the page's script run has finished (Streamlit's running indicator is gone)."""
-    page.wait_for_timeout(500)
-    page.wait_for_selector("[data-testid='stStatusWidget']", state="hidden", timeout=120000)
-
-
-def _choose(page, label: str, values: list[str]) -> None:
-    box = page.get_by_role("combobox", name=label, exact=True)
-    clear = page.locator(f"div[data-testid='stMultiSelect']:has-text('{label}')").get_by_role("button", name="Clear all")
-    box.wait_for(timeout=30000)
-    page.wait_for_timeout(300)  # the chips and their clear button render just after the box
-    if clear.count():
-        clear.click()
-    for value in values:
-        box.click()
-        box.fill(value)
-        page.wait_for_timeout(300)
-        option = page.get_by_role("option", name=value, exact=True)
-        if option.count():  # Enter takes the first partial match ("HOPO-methylthio" for "HOPO-methyl")
-            option.first.click()
-        else:
-            box.press("Enter")
-    page.keyboard.press("Escape")
-
-
 def test_paste_screen_view_and_download_in_a_real_browser(server):
     from playwright.sync_api import sync_playwright
 
@@ -116,8 +92,8 @@ def test_paste_screen_view_and_download_in_a_real_browser(server):
 
         page.get_by_role("link", name="Screen").click()
         page.wait_for_selector("text=CNC(=O)c1ccc(F)c(=O)n1[O-]", timeout=30000)
-        _choose(page, "Metals", ["La", "Lu"])
-        _choose(page, "Coordination types", ["1L6W"])
+        choose_options(page, "Metals", ["La", "Lu"])
+        choose_options(page, "Coordination types", ["1L6W"])
         t1 = time.time()
         page.get_by_role("button", name="Screen").click()
         page.wait_for_selector("text=· done ·", timeout=300000)
@@ -234,8 +210,8 @@ def test_app_job_and_cli_job_share_the_store_and_a_killed_server_loses_nothing(s
         page.wait_for_selector("text=Donor atoms", timeout=30000)  # library default: HOPO-methyl
         page.get_by_role("link", name="Screen").click()
         page.wait_for_selector(f"text={app_ligand.smiles}", timeout=30000)
-        _choose(page, "Metals", metals)
-        _choose(page, "Coordination types", ["1L6W"])
+        choose_options(page, "Metals", metals)
+        choose_options(page, "Coordination types", ["1L6W"])
         page.get_by_role("button", name="Screen").click()
         cli = subprocess.Popen([reescreen, "screen", "--scaffold", "CAM", "--substituent", "methyl", "--metals",
                                 "La,Lu", "--types", "1L6W", "--db", str(db), "--workers", "1", "--no-model",
@@ -295,8 +271,8 @@ def test_killed_server_leaves_no_process_of_its_job(server, how):
         page.wait_for_selector("text=Donor atoms", timeout=60000)  # library default: HOPO-methyl
         page.get_by_role("link", name="Screen").click()
         page.wait_for_selector("text=Coordination types", timeout=30000)
-        _choose(page, "Metals", ["La"])
-        _choose(page, "Coordination types", ["1L6W"])
+        choose_options(page, "Metals", ["La"])
+        choose_options(page, "Coordination types", ["1L6W"])
         page.get_by_role("button", name="Screen").click()
         deadline = time.time() + 240
         while not any("forkserver" in c for c in marked()):
@@ -336,10 +312,10 @@ def test_results_read_right_in_a_real_browser(dataset_server):
 
         page.get_by_role("link", name="Results").click()
         page.wait_for_selector("text=Ligands ranked for one metal and type", timeout=60000)
-        _idle(page)
+        wait_until_idle(page)
         assert page.get_by_role("combobox", name="Metal", exact=True).first.input_value() == "Nd"
-        _choose(page, "Ligands", ["HOPO-methyl", "CAM-methyl", "HOPO-ethyl"])
-        _idle(page)
+        choose_options(page, "Ligands", ["HOPO-methyl", "CAM-methyl", "HOPO-ethyl"])
+        wait_until_idle(page)
         page.get_by_role("tab", name="Series").click()
         page.wait_for_selector(".js-plotly-plot .xtick text", timeout=60000)
         ticks = page.locator(".js-plotly-plot").first.locator(".xtick text").all_text_contents()
