@@ -1,13 +1,16 @@
 # reescreen: the Streamlit screening app in a container.
 #   CPU (default):  docker build -t reescreen .
-#   CUDA:           docker build --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128 -t reescreen:cuda .
+#   CUDA:           docker build --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128 \
+#                     --build-arg GPU_DFT=1 -t reescreen:cuda .
 #                   (CUDA torch wheels carry the CUDA runtime; the driver comes from the host: run with --gpus all.
+#                   GPU_DFT=1 adds gpu4pyscf (requirements-gpu.txt) so DFT refinement runs on the GPU.
 #                   BASE_IMAGE may also name a CUDA base image that provides python3.11.)
 #   Run:            docker run -p 127.0.0.1:8501:8501 -v reescreen-data:/data reescreen
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 FROM ${BASE_IMAGE}
 
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+ARG GPU_DFT=""
 
 # npm fetches 3Dmol.js at build time (the app serves it itself); libgomp for xtb/tblite.
 # Debian stable's versions are fixed within a release; pinning them would break on every point release.
@@ -21,19 +24,21 @@ RUN useradd --create-home --uid 10001 reescreen \
     && chown reescreen:reescreen /data
 
 WORKDIR /opt/reescreen
-COPY requirements.txt pyproject.toml README.md ./
+COPY requirements.txt requirements-gpu.txt pyproject.toml README.md ./
 COPY core ./core
 COPY app ./app
 COPY pages ./pages
 COPY configs ./configs
 COPY models ./models
 COPY data/templates ./data/templates
+COPY data/dft_costs.json ./data/dft_costs.json
 COPY .streamlit ./.streamlit
 
 # torch first, from the CPU (or CUDA) wheel index; its own dependencies come with requirements.txt.
 RUN python -m pip install --no-cache-dir --no-deps "torch==2.13.0" --index-url "${TORCH_INDEX_URL}" \
     && python -m pip install --no-cache-dir -r requirements.txt \
-    && python -m app.assets
+    && python -m app.assets \
+    && if [ -n "${GPU_DFT}" ]; then python -m pip install --no-cache-dir -r requirements-gpu.txt; fi
 
 # The store lives on the volume; one xTB thread per Dask worker process.
 ENV REESCREEN_DB=/data/reescreen.db \

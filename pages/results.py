@@ -3,17 +3,25 @@ heat map, substituent, selectivity and water-exchange figures."""
 import streamlit as st
 
 from app import figures
+from app.refine import both_levels, refine_form, refine_jobs
 from app.state import results_table, show_figure
 from core.chemistry.complexes import COORDINATION_TYPES
 from core.chemistry.constants import DEFAULT_PAIR, ENERGY_UNITS, LANTHANIDES, SERIES_ORDER, Y_NOTE, metal_label
 from core.model.inference import NEW_SCAFFOLD, model_domain_text, models_dir
 from core.storage.records import OK
-from core.storage.results import MODEL_COLUMN, MODEL_DOMAIN, RANK, RANKED_OF, ROW_ID, levels_in, rank_ligands
+from core.levels import DEFAULT_LEVEL, LEVELS
+from core.storage.results import LEVEL, MODEL_COLUMN, MODEL_DOMAIN, RANK, RANKED_OF, ROW_ID, levels_in, rank_ligands
 
 MAX_PLOTTED_LIGANDS = 30
 
 st.title("Results")
-df = results_table()
+df = all_levels = results_table()
+stored_levels = sorted(set(df[LEVEL].dropna()), key=lambda name: (name != DEFAULT_LEVEL.name, name))
+if len(stored_levels) > 1:  # one level at a time: figures and ranks never mix levels
+    chosen = st.selectbox("Level of theory", stored_levels, key="results_level",
+                          help="DFT refinements (B3LYP-D4 single points on the xTB geometries) are stored beside "
+                               "the screening level; tables, ranks and figures show one level at a time.")
+    df = df[df[LEVEL] == chosen]
 st.caption(f"All energies {levels_in(df)}, {ENERGY_UNITS}. E_bind = E_complex − E_ion − Σ E_ligand; "
            "E_exchange is against [M(H₂O)₈]³⁺ and is the one to compare metals with (the bare-ion "
            "reference cancels). `rank` of `of`: the ligand's place among the stored ligands with the same metal, "
@@ -47,9 +55,14 @@ if not show_flagged:
 energy_format = {c: st.column_config.NumberColumn(c, format="%.1f") for c in view.columns if "kcal/mol" in c}
 energy_format["reason"] = st.column_config.TextColumn("reason", width="large")
 hidden = [ROW_ID] + ([MODEL_COLUMN, "model", MODEL_DOMAIN] if view[MODEL_COLUMN].isna().all() else [])
-st.dataframe(view.drop(columns=hidden).assign(metal=view["metal"].map(metal_label)), hide_index=True,
-             width="stretch", column_config=energy_format, key="results_table")
+picked = st.dataframe(view.drop(columns=hidden).assign(metal=view["metal"].map(metal_label)), hide_index=True,
+                      width="stretch", column_config=energy_format, key="results_table", on_select="rerun",
+                      selection_mode="multi-row")
 st.write(f"{len(view)} complexes; {int((view['status'] != OK).sum())} failed or QC-flagged.")
+both_levels(view, all_levels)
+if not (LEVELS.get(levels_in(view)) and LEVELS[levels_in(view)].is_dft):
+    refine_form(view.iloc[list(picked.selection.rows)] if picked is not None else view.iloc[[]])
+refine_jobs()
 if (view["metal"] == "Y").any():
     st.caption(Y_NOTE)
 if view["model"].astype(bool).any():

@@ -9,12 +9,13 @@ import sys
 from core import __version__
 from core.chemistry.constants import ENERGY_UNITS
 from core.chemistry.ligands import LigandError
-from core.cli import dataset, ligands, model, results, screen
+from core.cli import dataset, ligands, model, refine, results, screen
 from core.levels import DEFAULT_LEVEL
 
 #: Sub-command name -> (adds its parser, runs it).
 COMMANDS = {
     "screen": (screen.add_parser, screen.run),
+    "refine": (refine.add_parser, refine.run),
     "ligands": (ligands.add_parser, ligands.run),
     "results": (results.add_results_parser, results.run_results),
     "export": (results.add_export_parser, results.run_export),

@@ -51,7 +51,7 @@ def add_parser(sub) -> None:
     add_db(s)
 
 
-def _ligand_from_args(args: argparse.Namespace):
+def ligand_from_args(args: argparse.Namespace):
     donors = parse_donor_pair(args.donors)
     if args.scaffold:
         if not args.substituent:
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from core.storage.results import results_frame
     from core.storage.store import Store
 
-    ligand = _ligand_from_args(args)
+    ligand = ligand_from_args(args)
     metals = csv_list(args.metals, REE_METALS, "metals")
     ctypes = csv_list(args.types, tuple(COORDINATION_TYPES), "coordination types")
     settings = get_settings(args.settings).with_changes(route=args.route)

@@ -44,6 +44,8 @@ class LevelResult:
     attempt: Attempt
     wall_s: float
     level: str = ""
+    #: What the calculator reports beside the energy (its ``detail_keys``: SCF cycles, basis size, …).
+    details: dict = field(default_factory=dict)
 
     @property
     def electronic_temperature(self) -> float:
@@ -114,9 +116,11 @@ class LevelOfTheory(ABC):
             converged = bool(opt.run(fmax=settings.fmax, steps=settings.max_steps))
             n_steps = opt.nsteps
         energy = ev_to_kcal(work.get_potential_energy())
+        details = {k: work.calc.results[k] for k in getattr(work.calc, "detail_keys", ()) if k in work.calc.results}
         result_atoms = work.copy()
         result_atoms.calc = None
-        return LevelResult(result_atoms, energy, n_steps, converged, attempt, time.perf_counter() - start, self.name)
+        return LevelResult(result_atoms, energy, n_steps, converged, attempt, time.perf_counter() - start, self.name,
+                           details)
 
     def __repr__(self) -> str:
         return f"<level {self.name}>"

@@ -41,9 +41,11 @@ def dashboard_address(setting: str | None = None) -> str | None:
 
 
 def make_client(scheduler: str | None = None, n_workers: int | None = None,
-                dashboard: str | None = None) -> Client:
+                dashboard: str | None = None, threads_per_process: int = 1) -> Client:
     """A Dask client: on ``scheduler`` (or ``$REESCREEN_SCHEDULER``) if given, else an embedded
-    ``LocalCluster`` of single-threaded worker processes, one per core, on 127.0.0.1.
+    ``LocalCluster`` of worker processes on 127.0.0.1, each running one task at a time with
+    ``threads_per_process`` OpenMP/BLAS threads (xTB: 1, one worker per core; DFT: all cores in one worker,
+    whose memory a single point needs).
 
     Raises :class:`ClusterError` (one line, within ``CONNECT_TIMEOUT_S``) when the scheduler cannot be reached.
     """
@@ -60,10 +62,13 @@ def make_client(scheduler: str | None = None, n_workers: int | None = None,
     import dask
     from distributed import LocalCluster
 
-    dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENV,
+    threads = max(int(threads_per_process), 1)
+    env = {**WORKER_ENV, **{k: str(threads) for k in WORKER_ENV if k.endswith("_NUM_THREADS")}}
+    dask.config.set({"distributed.nanny.pre-spawn-environ": env,
                      "distributed.worker.daemon": False})
     with _workers_ignore_ctrl_c():
-        cluster = LocalCluster(n_workers=n_workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+        cluster = LocalCluster(n_workers=n_workers or max((os.cpu_count() or 1) // threads, 1),
+                               threads_per_worker=1, processes=True,
                                dashboard_address=dashboard_address(dashboard), host="127.0.0.1")
     return Client(cluster)
 

@@ -1,4 +1,5 @@
-"""Background screening jobs for a long-lived process (the app server): a queue served by one thread.
+"""Background jobs for a long-lived process (the app server): screenings and DFT refinements, one queue
+served by one thread.
 
 Each job has an ``owner`` (the browser session that queued it, see ``app/state.py``), so a page lists its
 user's own jobs while several people share one server; any job can be cancelled while queued or running.
@@ -29,19 +30,14 @@ _ids = itertools.count(1)
 FINISHED = ("done", "error", "cancelled")
 
 
-@dataclass
-class Job:
-    """One queued screening request and where it stands."""
+@dataclass(kw_only=True)
+class QueuedJob:
+    """What every queued job has: its id, owner, status (queued, running, done, error, cancelled), times and a
+    cancel flag."""
 
-    ligand: Ligand
-    metals: tuple[str, ...]
-    ctypes: tuple[str, ...]
-    settings: ScreeningSettings
     id: int = field(default_factory=lambda: next(_ids))
     owner: str = ""
-    status: str = "queued"  # queued, running, done, error, cancelled
-    progress: Progress | None = None
-    summary: ScreenSummary | None = None
+    status: str = "queued"
     error: str = ""
     submitted_at: float = field(default_factory=time.time)
     started_at: float | None = None
@@ -51,6 +47,18 @@ class Job:
     @property
     def finished(self) -> bool:
         return self.status in FINISHED
+
+
+@dataclass
+class Job(QueuedJob):
+    """One queued screening request and where it stands."""
+
+    ligand: Ligand
+    metals: tuple[str, ...]
+    ctypes: tuple[str, ...]
+    settings: ScreeningSettings
+    progress: Progress | None = None
+    summary: ScreenSummary | None = None
 
     @property
     def n_complexes(self) -> int:
@@ -68,6 +76,22 @@ class Job:
     def fraction(self) -> float:
         """Share of its complexes stored, 0–1 (1 when done)."""
         return min(self.complexes_done / self.n_complexes, 1.0) if self.n_complexes else 1.0
+
+
+@dataclass
+class RefineJob(QueuedJob):
+    """One queued DFT refinement (:mod:`core.pipeline.refine`) and where it stands."""
+
+    plan: "RefinePlan"  # noqa: F821
+    progress: "RefineProgress | None" = None  # noqa: F821
+    summary: "RefineSummary | None" = None  # noqa: F821
+
+    @property
+    def fraction(self) -> float:
+        """Share of its single points finished, 0–1."""
+        if self.status == "done" or not self.plan.todo:
+            return 1.0
+        return min(self.progress.done / len(self.plan.todo), 1.0) if self.progress is not None else 0.0
 
 
 class JobManager:
@@ -94,10 +118,20 @@ class JobManager:
         self._queue.put(job)
         return job
 
-    def jobs(self, owner: str | None = None) -> list[Job]:
-        """Jobs of this process, newest first: every job, or only ``owner``'s."""
+    def submit_refinement(self, plan, owner: str = "") -> RefineJob:
+        """Queue the DFT single points of ``plan`` (:func:`core.pipeline.refine.plan_refinement`) for ``owner``."""
+        job = RefineJob(plan, owner=owner)
         with self._lock:
-            return [j for j in reversed(self._jobs) if owner is None or j.owner == owner]
+            self._jobs.append(job)
+        self._queue.put(job)
+        return job
+
+    def jobs(self, owner: str | None = None, kind: type | None = Job) -> list:
+        """Jobs of this process, newest first: every job, or only ``owner``'s; screenings (``kind`` Job, the
+        default), refinements (RefineJob) or both (None)."""
+        with self._lock:
+            return [j for j in reversed(self._jobs)
+                    if (owner is None or j.owner == owner) and (kind is None or isinstance(j, kind))]
 
     def cancel(self, job_id: int) -> bool:
         """Cancel a queued or running job (a running one stops within a second or two; what it finished is
@@ -136,9 +170,19 @@ class JobManager:
                     client = make_client(self.scheduler, self.n_workers)
                     model = self._load_model()
 
-                def report(p: Progress, job: Job = job) -> None:
+                def report(p, job=job) -> None:
                     job.progress = dataclasses.replace(p)
 
+                if isinstance(job, RefineJob):
+                    from core.pipeline.refine import run_refinement
+
+                    job.summary = run_refinement(job.plan, Store(self.store_path), client, report,
+                                                 job.cancel_requested)
+                    job.status = "cancelled" if job.summary.cancelled else ("done" if not job.summary.errors
+                                                                            else "error")
+                    job.error = "; ".join(job.summary.errors)
+                    job.finished_at = time.time()
+                    continue
                 job.summary = run_screen(job.ligand, Store(self.store_path), client, job.settings, job.metals,
                                          job.ctypes, report, model=model, cancel=job.cancel_requested)
                 job.status = "cancelled" if job.summary.cancelled else ("done" if not job.summary.errors else "error")

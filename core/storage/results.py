@@ -288,3 +288,64 @@ def export_extxyz(store: Store, path: str | os.PathLike, include_failed: bool = 
     found = frames(store, include_failed=include_failed, **filters)
     ase.io.write(str(path), found, format="extxyz")
     return len(found)
+
+
+# -- two levels of one complex ----------------------------------------------------------------------------
+def level_column(energy: str, level: str) -> str:
+    """An energy column named with its level, e.g. ``E_bind (kcal/mol, GFN2-xTB/ALPB(water))``."""
+    return energy.replace(f"({ENERGY_UNITS})", f"({ENERGY_UNITS}, {level})")
+
+
+def levels_side_by_side(store: Store, settings: ScreeningSettings, high, ligands: Iterable[str] | None = None,
+                        metals: Iterable[str] | None = None, ctypes: Iterable[str] | None = None) -> pd.DataFrame:
+    """One row per complex screened with ``settings``: E_bind and E_exchange at the screening level and at
+    ``high`` (a DFT level refining those geometries), side by side, and the DFT row's status and reason.
+    Complexes not refined have empty DFT columns."""
+    low_level = settings.level
+    low = results_frame(store, ligands, settings, metals, ctypes)
+    high_df = results_frame(store, ligands, settings.with_changes(level=high.name), metals, ctypes)
+    keys = ["smiles", "metal", "type"]
+    merged = low[["ligand", *keys, E_BIND, E_EXCHANGE, "status"]].merge(
+        high_df[[*keys, E_BIND, E_EXCHANGE, "status", "reason"]], on=keys, how="left", suffixes=("", " DFT"))
+    out = pd.DataFrame({
+        "ligand": merged["ligand"], "metal": merged["metal"], "type": merged["type"],
+        level_column(E_BIND, low_level): merged[E_BIND],
+        level_column(E_BIND, high.name): merged[f"{E_BIND} DFT"],
+        level_column(E_EXCHANGE, low_level): merged[E_EXCHANGE],
+        level_column(E_EXCHANGE, high.name): merged[f"{E_EXCHANGE} DFT"],
+        "DFT status": merged["status DFT"].fillna("not refined"),
+        "DFT reason": merged["reason"].fillna(""),
+        "smiles": merged["smiles"]})
+    return out
+
+
+def two_level_frames(store: Store, settings: ScreeningSettings, high, ligands: Iterable[str] | None = None,
+                     metals: Iterable[str] | None = None, ctypes: Iterable[str] | None = None) -> list["Atoms"]:
+    """Complexes with E_bind at both the screening level and ``high``, as frames for Δ-ML
+    (``configs/allegro-delta-binding.yaml``): the screening-level geometry, ``energy_low`` and ``energy_high``
+    (E_bind, kcal/mol) and ``level_low`` / ``level_high`` in ``info``."""
+    low = results_frame(store, ligands, settings, metals, ctypes)
+    high_df = results_frame(store, ligands, settings.with_changes(level=high.name), metals, ctypes)
+    keys = ["smiles", "metal", "type"]
+    both = low[low["status"] == str(OK)].merge(high_df[high_df["status"] == str(OK)][[*keys, E_BIND]], on=keys,
+                                               suffixes=("", " high")).dropna(subset=[E_BIND, f"{E_BIND} high"])
+    frames_out = []
+    for rec in both.to_dict("records"):
+        atoms = structure(store, rec[ROW_ID])
+        atoms.info.update(energy_low=float(rec[E_BIND]), energy_high=float(rec[f"{E_BIND} high"]),
+                          level_low=settings.level, level_high=high.name, energy=float(rec[E_BIND]))
+        frames_out.append(atoms)
+    return frames_out
+
+
+def write_two_level_frames(store: Store, settings: ScreeningSettings, high, path: str | os.PathLike,
+                           ligands: Iterable[str] | None = None, metals: Iterable[str] | None = None,
+                           ctypes: Iterable[str] | None = None) -> int:
+    """Write :func:`two_level_frames` as extended XYZ; returns how many frames."""
+    import ase.io
+
+    found = two_level_frames(store, settings, high, ligands, metals, ctypes)
+    for atoms in found:
+        atoms.info = {k: v for k, v in atoms.info.items() if v != ""}
+    ase.io.write(str(path), found, format="extxyz")
+    return len(found)

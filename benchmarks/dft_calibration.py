@@ -1,0 +1,175 @@
+"""DFT calibration: B3LYP-D4 (PySCF) single points on the shipped GFN2-xTB geometries, against GFN2-xTB.
+
+Refines HOPO-methyl and CAM-methyl in 1L6W for La, Gd, Lu and Y at the default DFT level (4f in core,
+def2-SVP, C-PCM water), and Gd again with the 4f shell in valence (open shell, high spin), through the same
+pipeline as ``reescreen refine`` (a local Dask worker using every core).  The geometries and the xTB energies
+come from the library build store (``data/build-store/``), decompressed into the work folder, which also
+keeps every DFT result: the script resumes where it stopped.
+
+Prints, per ligand and metal, E_bind and E_exchange at both levels, the Gd 4f-in-core against open-shell
+difference, the La → Lu trend of E_exchange at both levels, where the paper's DFT E_bind scale
+(−230 … −300 kcal/mol) lands, and the cost of every single point (CPU-s, wall, basis functions).  Writes
+``benchmarks/dft_calibration.json`` (the numbers) and the two-level frames for Δ-ML to
+``data/dft/two-level-calibration.extxyz`` (``reescreen train configs/allegro-delta-binding.yaml --data …``).
+
+    python benchmarks/dft_calibration.py [--work runs/dft-calibration] [--ligands HOPO-methyl,CAM-methyl]
+                                         [--metals La,Gd,Lu,Y] [--report-only]
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import platform
+import shutil
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT_JSON = ROOT / "benchmarks" / "dft_calibration.json"
+TWO_LEVEL = ROOT / "data" / "dft" / "two-level-calibration.extxyz"
+PAPER_E_BIND = (-300.0, -230.0)
+
+
+def work_store(work: Path) -> Path:
+    path = work / "store.db"
+    if not path.exists():
+        work.mkdir(parents=True, exist_ok=True)
+        with gzip.open(ROOT / "data" / "build-store" / "dataset-store.db.gz", "rb") as src, \
+                open(path.with_suffix(".part"), "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        path.with_suffix(".part").rename(path)
+    return path
+
+
+def refine_all(store, ligands, metals, ctype: str) -> None:
+    from core.levels import dft_level
+    from core.pipeline.cluster import close_client, make_client
+    from core.pipeline.refine import plan_refinement, run_refinement
+    from core.pipeline.settings import FAST
+
+    runs = [(dft_level(), metals)]
+    if "Gd" in metals:
+        runs.append((dft_level(open_shell=True), ["Gd"]))
+    client = make_client(None, 1, "off", threads_per_process=max(len(__import__("os").sched_getaffinity(0)), 1))
+    try:
+        for level, run_metals in runs:
+            for ligand in ligands:
+                plan = plan_refinement(store, FAST, level, [ligand.smiles], run_metals, [ctype])
+                print(f"{ligand.name}, {level.name}: {plan.describe()}", flush=True)
+                if plan.todo:
+                    summary = run_refinement(plan, store, client, lambda p: print(
+                        f"  [{p.done}/{p.total}] {p.last}", flush=True) if p.done else None)
+                    print(f"  {summary.computed} single points, {summary.wall_s:.0f} s wall, {summary.failed} failed",
+                          flush=True)
+    finally:
+        close_client(client)
+
+
+def report(store, ligands, metals, ctype: str) -> dict:
+    from core.levels import dft_level
+    from core.pipeline.settings import FAST
+    from core.storage.records import Kind
+    from core.storage.results import levels_side_by_side
+
+    incore, open_shell = dft_level(), dft_level(open_shell=True)
+    rows, costs = [], []
+    for level in (incore, open_shell):
+        for ligand in ligands:
+            df = levels_side_by_side(store, FAST, level, [ligand.smiles], metals if level is incore else ["Gd"],
+                                     [ctype])
+            for rec in df.to_dict("records"):
+                vals = [v for k, v in rec.items() if k.startswith("E_")]
+                rows.append({"ligand": ligand.name, "metal": rec["metal"], "type": rec["type"],
+                             "dft_level": level.name, "E_bind_xtb": vals[0], "E_bind_dft": vals[1],
+                             "E_exchange_xtb": vals[2], "E_exchange_dft": vals[3], "dft_status": rec["DFT status"]})
+        high = FAST.with_changes(level=level.name)
+        for row in store.rows(settings_hash=high.fingerprint(), level_of_theory=level.name):
+            extra = row.data.get("extra", {}) if row.data else {}
+            what = {Kind.COMPLEX: f"{row.get('metal')} {row.get('ctype')}", Kind.LIGAND: "free ligand",
+                    Kind.WATER: "water", Kind.ION: f"{row.get('metal')}3+"}.get(row.kind, row.kind)
+            costs.append({"level": level.name, "what": what, "ligand": row.get("ligand", ""), "atoms": row.natoms,
+                          "n_basis": extra.get("n_basis"), "cpu_s": extra.get("cpu_s"),
+                          "wall_s": row.get("wall_s"), "scf_cycles": extra.get("scf_cycles"),
+                          "status": row.status, "worker_peak_rss_mb": extra.get("peak_rss_mb")})
+    return {"rows": rows, "costs": costs}
+
+
+def _f(v) -> str:
+    return "    -  " if v is None or v != v else f"{v:7.1f}"
+
+
+def print_report(result: dict, ctype: str) -> None:
+    print(f"\nDFT (B3LYP-D4/def2-SVP, C-PCM water, single points on GFN2-xTB/ALPB geometries) against GFN2-xTB/ALPB, "
+          f"{ctype}, kcal/mol")
+    print(f"{'ligand':<12} {'metal':<6} {'4f':<9} {'E_bind xTB':>10} {'E_bind DFT':>10} {'E_exch xTB':>10} "
+          f"{'E_exch DFT':>10}")
+    for r in result["rows"]:
+        shell = "valence" if "open shell" in r["dft_level"] else "core"
+        print(f"{r['ligand']:<12} {r['metal']:<6} {shell:<9} {_f(r['E_bind_xtb']):>10} {_f(r['E_bind_dft']):>10} "
+              f"{_f(r['E_exchange_xtb']):>10} {_f(r['E_exchange_dft']):>10}")
+    by = {(r["ligand"], r["metal"], "valence" if "open shell" in r["dft_level"] else "core"): r for r in result["rows"]}
+    for lig in sorted({r["ligand"] for r in result["rows"]}):
+        core, val = by.get((lig, "Gd", "core")), by.get((lig, "Gd", "valence"))
+        if core and val and val["E_exchange_dft"] == val["E_exchange_dft"] and core["E_exchange_dft"] is not None:
+            print(f"{lig}: Gd open shell - 4f in core: E_bind {val['E_bind_dft'] - core['E_bind_dft']:+.1f}, "
+                  f"E_exchange {val['E_exchange_dft'] - core['E_exchange_dft']:+.1f}")
+        la, lu = by.get((lig, "La", "core")), by.get((lig, "Lu", "core"))
+        if la and lu:
+            for lvl in ("xtb", "dft"):
+                a, b = la[f"E_exchange_{lvl}"], lu[f"E_exchange_{lvl}"]
+                if a == a and b == b and a is not None and b is not None:
+                    way = "stronger" if b < a else "weaker"
+                    print(f"{lig}: E_exchange La -> Lu at {lvl.upper()}: {a:.1f} -> {b:.1f} ({b - a:+.1f}; binds "
+                          f"{way} at Lu)")
+    dft_bind = [r["E_bind_dft"] for r in result["rows"] if r["E_bind_dft"] == r["E_bind_dft"]
+                and r["E_bind_dft"] is not None]
+    if dft_bind:
+        print(f"DFT E_bind range {min(dft_bind):.1f} … {max(dft_bind):.1f} kcal/mol; the paper's DFT scale "
+              f"{PAPER_E_BIND[0]:.0f} … {PAPER_E_BIND[1]:.0f}")
+    print("\nCost per single point (CPU-s over all threads; wall; 2 threads)")
+    for c in sorted(result["costs"], key=lambda c: -(c["n_basis"] or 0)):
+        shell = "open" if "open shell" in c["level"] else "core"
+        print(f"  {c['what']:<18} {shell:<5} {c['atoms']:>3} atoms {c['n_basis'] or 0:>5} bf  "
+              f"{_f(c['cpu_s'])} CPU-s {_f(c['wall_s'])} s wall  {c['scf_cycles'] or 0:>3} cycles  {c['status']}")
+
+
+def export_two_level(store, ligands, metals, ctype: str) -> int:
+    from core.levels import dft_level
+    from core.pipeline.settings import FAST
+    from core.storage.results import write_two_level_frames
+
+    TWO_LEVEL.parent.mkdir(parents=True, exist_ok=True)
+    return write_two_level_frames(store, FAST, dft_level(), TWO_LEVEL, [lig.smiles for lig in ligands], metals,
+                                  [ctype])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", default=str(ROOT / "runs" / "dft-calibration"))
+    parser.add_argument("--ligands", default="HOPO-methyl,CAM-methyl")
+    parser.add_argument("--metals", default="La,Gd,Lu,Y")
+    parser.add_argument("--type", default="1L6W")
+    parser.add_argument("--report-only", action="store_true")
+    args = parser.parse_args()
+    from core.chemistry.ligands import library_ligand
+    from core.storage.store import Store
+
+    ligands = [library_ligand(*name.split("-", 1)) for name in args.ligands.split(",")]
+    metals = args.metals.split(",")
+    store = Store(work_store(Path(args.work)))
+    start = time.perf_counter()
+    if not args.report_only:
+        refine_all(store, ligands, metals, args.type)
+    result = report(store, ligands, metals, args.type)
+    result.update(date=str(date.today()), machine=f"{platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores",
+                  wall_s_this_run=round(time.perf_counter() - start, 1))
+    OUT_JSON.write_text(json.dumps(result, indent=1, default=float))
+    print_report(result, args.type)
+    n = export_two_level(store, ligands, metals, args.type)
+    print(f"\n{n} two-level frames written to {TWO_LEVEL.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

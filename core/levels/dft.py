@@ -1,0 +1,348 @@
+"""B3LYP-D4 single points with PySCF on stored GFN2-xTB geometries: the paper's refinement level.
+
+What is computed (one :class:`DFTLevel` per variant; every option is part of the level's stored name):
+
+* **Functional**: B3LYP with VWN5 (ORCA's flavour, PySCF's ``b3lyp5``), plus DFT-D4 (dftd4, B3LYP
+  parameters, true atomic numbers and the total charge).  Density fitting (def2-universal-jkfit).
+* **Basis**: def2-SVP on ligand and water atoms (``diffuse=True``: def2-SVPD).  Metals: def2-TZVP with its
+  ECP for Y (28 core electrons), La (46) and Lu (60 with 4f¹⁴ closed shell in valence: def2 small core 28);
+  Ce–Yb with the **4f-in-core** large-core ECPs ``lcecp-1-TZVP`` (Dolg), which make every trivalent
+  lanthanide closed shell at a cost that does not depend on the metal.  This departs from the paper, which
+  keeps the 4f shell in valence (open shell); ``open_shell=True`` runs that version for Ce–Yb (def2-TZVP,
+  28-electron small-core ECP, high-spin UKS with the multiplicity of the free Ln³⁺) for validation.
+* **Solvent**: implicit water.  ``cpcm`` (default) or ``smd`` on a Lebedev-17 surface, or ``none``.
+* Basis sets and ECPs come from basis-set-exchange: PySCF's own ``def2-tzvp`` ECP has no entry for Ce–Lu
+  and would run those metals all-electron with an ECP-adapted basis.
+
+Geometries are never optimised at this level (no forces); the level's name ends in ``//GFN2-xTB/ALPB(water)``
+to say where they came from.  Energies in kcal/mol.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from core.levels.base import Attempt, LevelError, LevelOfTheory
+from core.levels.xtb import GFN2_XTB_ALPB
+
+#: Metals whose 4f shell is empty (La) or full (Lu), or that have none (Y): closed shell with def2 ECPs.
+CLOSED_SHELL_METALS = frozenset({"Y", "La", "Lu"})
+#: Unpaired 4f electrons of the free Ln³⁺ ions (Hund's rule): Ce³⁺ 4f¹ … Yb³⁺ 4f¹³.
+UNPAIRED_4F = {"Ce": 1, "Pr": 2, "Nd": 3, "Pm": 4, "Sm": 5, "Eu": 6, "Gd": 7, "Tb": 6, "Dy": 5, "Ho": 4,
+               "Er": 3, "Tm": 2, "Yb": 1}
+METALS = CLOSED_SHELL_METALS | set(UNPAIRED_4F)
+#: Dielectric constant of water (the value SMD and PySCF use at 298 K).
+WATER_EPSILON = 78.3553
+SOLVENTS = ("cpcm", "smd", "none")
+#: Lebedev order of the solvent surface: PySCF's default (29) made La(L)(H2O)6 reach 9 GB before its first
+#: Fock build on the 2-core machine (dft-notes.md); 17 keeps the surface-charge integrals affordable.
+LEBEDEV_ORDER = 17
+#: Memory PySCF may use per calculation (MB); ``$REESCREEN_DFT_MEMORY_MB`` overrides.
+DEFAULT_MEMORY_MB = 6000
+THREADS_ENV = "REESCREEN_DFT_THREADS"
+MEMORY_ENV = "REESCREEN_DFT_MEMORY_MB"
+
+
+@dataclass(frozen=True)
+class DFTOptions:
+    """The choices that change a DFT number (all of them appear in the level's name)."""
+
+    open_shell: bool = False
+    diffuse: bool = False
+    solvent: str = "cpcm"
+    #: Test-only shortcut: every atom in one small basis (e.g. ``def2-SVP`` on the metal too).  Named in the
+    #: level so such numbers never mix with real ones.
+    metal_basis: str = "def2-TZVP"
+
+    def __post_init__(self) -> None:
+        if self.solvent not in SOLVENTS:
+            raise ValueError(f"Unknown solvent model {self.solvent!r}; choose from {', '.join(SOLVENTS)}.")
+
+
+class DFTLevel(LevelOfTheory):
+    """B3LYP-D4 single points with PySCF (see the module docstring for the exact recipe)."""
+
+    short_name = "B3LYP-D4"
+    is_dft = True
+    packages = ("pyscf", "basis-set-exchange", "dftd4")
+    geometry_level = GFN2_XTB_ALPB
+
+    def __init__(self, options: DFTOptions = DFTOptions()):
+        self.options = options
+        ligand_basis = "def2-SVPD" if options.diffuse else "def2-SVP"
+        f_shell = "4f in valence, open shell" if options.open_shell else "4f in core"
+        metal = "" if options.metal_basis == "def2-TZVP" else f", metal {options.metal_basis}"
+        solvent = {"cpcm": "CPCM(water)", "smd": "SMD(water)", "none": "gas phase"}[options.solvent]
+        self.name = f"B3LYP-D4/{ligand_basis}({f_shell}{metal})/{solvent}//{GFN2_XTB_ALPB.name}"
+        self.slug = "b3lyp-d4-" + ("open" if options.open_shell else "incore") + ("-svpd" if options.diffuse else "") \
+            + ("" if options.solvent == "cpcm" else f"-{options.solvent}")
+        self.method = "B3LYP-D4"
+        self.caveat = ("Single points on GFN2-xTB/ALPB geometries. " + (
+            "Ce–Yb are open shell (4f in valence, high spin), as in the paper." if options.open_shell else
+            "Ce–Yb use 4f-in-core large-core ECPs (closed shell), unlike the paper's open-shell 4f-in-valence "
+            "setup; Y, La and Lu are closed shell either way.") +
+            " The bare M³⁺ reference dominates E_bind at any level: compare metals through exchange energies.")
+
+    # -- the level interface -------------------------------------------------------------------------
+    def multiplicity(self, atoms, charge: int) -> int:
+        """1, except open-shell Ce–Yb: the free Ln³⁺ high-spin multiplicity (Gd³⁺ 4f⁷: 8)."""
+        if not self.options.open_shell:
+            return 1
+        metals = [s for s in atoms.get_chemical_symbols() if s in UNPAIRED_4F]
+        return 1 + sum(UNPAIRED_4F[m] for m in metals)
+
+    def attempts(self, settings) -> list[Attempt]:
+        """DIIS from a superposition of the ion's and the ligands' densities; then with a level shift and
+        damping; then PySCF's second-order (Newton) solver."""
+        return [Attempt("DIIS", {"scf": "diis", "max_cycle": 100}),
+                Attempt("level shift 0.3 Eh + damping", {"scf": "shift", "max_cycle": 200}),
+                Attempt("second-order SCF", {"scf": "newton", "max_cycle": 60})]
+
+    def calculator(self, charge: int, multiplicity: int, settings, attempt: Attempt):
+        return PySCFCalculator(level=self, charge=int(charge), multiplicity=int(multiplicity),
+                               attempt_options=attempt.options)
+
+    def optimise(self, atoms, charge: int, settings):
+        raise LevelError(f"{self.short_name} is a single-point level here: geometries come from "
+                         f"{self.geometry_level.name}")
+
+    # -- the PySCF system ----------------------------------------------------------------------------
+    def basis_and_ecp(self, symbols: list[str]) -> tuple[dict, dict]:
+        """PySCF basis and ECP dicts for the elements in ``symbols`` (from basis-set-exchange)."""
+        ligand_basis = "def2-SVPD" if self.options.diffuse else "def2-SVP"
+        basis, ecp = {}, {}
+        for el in sorted(set(symbols)):
+            if el in METALS:
+                name = self.metal_basis_name(el)
+                basis[el], ecp[el] = bse_basis(name, el)
+            else:
+                basis[el], element_ecp = bse_basis(ligand_basis, el)
+                if element_ecp:  # def2 puts ECPs on I and heavier main-group atoms
+                    ecp[el] = element_ecp
+        return basis, ecp
+
+    def metal_basis_name(self, metal: str) -> str:
+        if self.options.metal_basis != "def2-TZVP":
+            return self.options.metal_basis
+        if metal in CLOSED_SHELL_METALS or self.options.open_shell:
+            return "def2-TZVP"
+        return "lcecp-1-TZVP"
+
+
+@lru_cache(maxsize=None)
+def bse_basis(name: str, element: str) -> tuple[list, list]:
+    """``name``'s basis and ECP for one element from basis-set-exchange, parsed for PySCF (ECP ``[]`` if
+    none)."""
+    import basis_set_exchange as bse
+    from pyscf.gto.basis import parse_nwchem
+
+    text = bse.get_basis(name, elements=[element], fmt="nwchem", header=False)
+    basis_text, _, ecp_text = text.partition("\nECP")
+    basis = parse_nwchem.parse(basis_text, element)
+    ecp = parse_nwchem.parse_ecp("ECP" + ecp_text, element) if ecp_text.strip() else []
+    return basis, ecp
+
+
+@lru_cache(maxsize=None)
+def jk_fitting_basis(element: str) -> list:
+    """The def2-universal-jkfit auxiliary basis of one element (basis-set-exchange)."""
+    return bse_basis("def2-universal-jkfit", element)[0]
+
+
+def n_basis_functions(level: DFTLevel, symbols: list[str]) -> int:
+    """Number of basis functions of a system at ``level`` (what the cost estimate scales with)."""
+    basis, _ = level.basis_and_ecp(symbols)
+    per_element = {el: _nao(shells) for el, shells in basis.items()}
+    return int(sum(per_element[s] for s in symbols))
+
+
+def _nao(shells: list) -> int:
+    """Spherical functions in a parsed basis: Σ over shells of (2l+1) × contracted functions."""
+    total = 0
+    for shell in shells:
+        l = shell[0]
+        rows = [r for r in shell[1:] if isinstance(r, (list, tuple))]
+        n_contracted = len(rows[0]) - 1 if rows else 0
+        total += (2 * l + 1) * n_contracted
+    return total
+
+
+def _threads() -> int:
+    """OpenMP threads for PySCF: ``$REESCREEN_DFT_THREADS``, else the worker's ``$OMP_NUM_THREADS`` (the
+    screening cluster runs one-thread workers side by side), else every core this process may use."""
+    for name in (THREADS_ENV, "OMP_NUM_THREADS"):
+        value = os.environ.get(name, "")
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def gpu_available() -> bool:
+    """True when gpu4pyscf is installed and CUDA sees a device (then the SCF runs on the GPU)."""
+    try:
+        import cupy  # noqa: F401  (installed with gpu4pyscf)
+        import gpu4pyscf  # noqa: F401
+
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # not installed, or no driver/device
+        return False
+
+
+from ase.calculators.calculator import Calculator, CalculationFailed, all_changes  # noqa: E402
+from ase.units import Bohr, Hartree  # noqa: E402
+
+
+class PySCFCalculator(Calculator):
+    """An ASE calculator for a :class:`DFTLevel` single point (energy only, eV as ASE expects).
+
+    Raises :class:`~ase.calculators.calculator.CalculationFailed` when the SCF does not converge, so the
+    level's retry policy moves on to its next attempt.  ``self.results`` also holds ``scf_cycles``,
+    ``n_basis``, ``dispersion_eV`` and ``device`` for the record.
+    """
+
+    implemented_properties = ["energy"]
+    detail_keys = ("scf_cycles", "n_basis", "dispersion_eV", "gas_phase_eV", "device")
+
+    def __init__(self, level: DFTLevel, charge: int, multiplicity: int, attempt_options: dict, **kwargs):
+        super().__init__(**kwargs)
+        self.level, self.charge, self.multiplicity = level, charge, multiplicity
+        self.attempt_options = attempt_options
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        from pyscf import lib
+
+        lib.num_threads(_threads())
+        mol = self.build_mole(self.atoms)
+        guess = initial_guess(self.level, mol, self.atoms, self.charge, self.multiplicity)
+        gas_h, cycles = None, 0
+        if self.level.options.solvent != "none":
+            # gas-phase SCF first: its cycles cost a third of a solvated one, and its density starts the
+            # solvated SCF a few cycles from convergence
+            gas = self.scf_object(mol, solvated=False)
+            gas_h, n = _kernel(gas, guess)
+            cycles += n
+            if gas.converged:
+                guess = gas.make_rdm1()
+        mf = self.scf_object(mol)
+        energy_h, n = _kernel(mf, guess)
+        cycles += n
+        if not mf.converged:
+            raise CalculationFailed(f"SCF not converged in {self.attempt_options.get('max_cycle')} cycles")
+        dispersion_h = d4_energy(self.atoms, self.charge)
+        self.results = {"energy": (energy_h + dispersion_h) * Hartree, "scf_cycles": cycles,
+                        "n_basis": int(mol.nao), "dispersion_eV": dispersion_h * Hartree,
+                        "device": "gpu" if gpu_available() else "cpu"}
+        if gas_h is not None:
+            self.results["gas_phase_eV"] = (gas_h + dispersion_h) * Hartree
+
+    def build_mole(self, atoms):
+        from pyscf import gto
+
+        symbols = atoms.get_chemical_symbols()
+        basis, ecp = self.level.basis_and_ecp(symbols)
+        memory = int(os.environ.get(MEMORY_ENV, DEFAULT_MEMORY_MB))
+        return gto.M(atom=[(s, tuple(map(float, p))) for s, p in zip(symbols, atoms.positions)], unit="Angstrom",
+                     basis=basis, ecp=ecp, charge=self.charge, spin=self.multiplicity - 1, verbose=0,
+                     max_memory=memory)
+
+    def scf_object(self, mol, solvated: bool = True):
+        """The SCF object: (U)KS B3LYP5 with density fitting, in the level's solvent unless ``solvated`` is
+        False, with this attempt's convergence aids."""
+        from pyscf import dft
+
+        mf = (dft.UKS(mol) if self.multiplicity > 1 else dft.RKS(mol))
+        mf.xc = "b3lyp5"
+        mf.conv_tol = 1e-8
+        mf.max_cycle = int(self.attempt_options.get("max_cycle", 100))
+        mf = mf.density_fit(auxbasis={el: jk_fitting_basis(el) for el in set(mol.elements)})
+        solvent = self.level.options.solvent if solvated else "none"
+        if solvent == "cpcm":
+            mf = mf.PCM()
+            mf.with_solvent.method = "C-PCM"
+            mf.with_solvent.eps = WATER_EPSILON
+        elif solvent == "smd":
+            mf = mf.SMD()
+            mf.with_solvent.solvent = "water"
+        if solvent != "none":
+            mf.with_solvent.lebedev_order = LEBEDEV_ORDER
+        scf = self.attempt_options.get("scf", "diis")
+        if scf == "shift":
+            mf.level_shift, mf.damp = 0.3, 0.5
+        if gpu_available():
+            mf = mf.to_gpu()
+        if scf == "newton":
+            mf = mf.newton()
+        return mf
+
+
+def _kernel(mf, guess) -> tuple[float, int]:
+    """Run an SCF from ``guess``: (energy in Hartree, cycles).  A numerical breakdown is an SCF failure."""
+    cycles = [0]
+    mf.callback = lambda env: cycles.__setitem__(0, cycles[0] + 1)
+    try:
+        energy = float(mf.kernel(dm0=guess))
+    except (np.linalg.LinAlgError, RuntimeError, ValueError) as exc:
+        raise CalculationFailed(f"SCF stopped: {type(exc).__name__}: {exc}") from None
+    return energy, cycles[0]
+
+
+def d4_energy(atoms, charge: int) -> float:
+    """DFT-D4 dispersion energy (Hartree) with B3LYP parameters, from the true atomic numbers (an ECP's
+    reduced nuclear charge must not reach D4)."""
+    from dftd4.interface import DampingParam, DispersionModel
+
+    model = DispersionModel(atoms.numbers, atoms.positions / Bohr, charge=float(charge))
+    return float(model.get_dispersion(DampingParam(method="b3lyp"), grad=False)["energy"])
+
+
+def initial_guess(level: DFTLevel, mol, atoms, charge: int, multiplicity: int):
+    """A superposition of the metal ion's converged density and PySCF's ``minao`` guess for everything else.
+
+    The 4f-in-core ECPs make PySCF's atomic guesses fail (``LinAlgError``), so the metal's block comes from a
+    seconds-long SCF of the bare M³⁺ in the same basis; the rest of the system (ligands and waters) takes the
+    ``minao`` guess.  Systems without a metal (free ligand, water) use ``minao`` directly.
+    """
+    from pyscf import dft, gto, scf
+
+    symbols = atoms.get_chemical_symbols()
+    metals = [i for i, s in enumerate(symbols) if s in METALS]
+    if not metals:
+        return None
+    if len(symbols) == 1:
+        return scf.hf.init_guess_by_1e(mol) if multiplicity == 1 else scf.uhf.init_guess_by_1e(mol)
+    m = metals[0]
+    ion_spin = multiplicity - 1
+    ion = gto.M(atom=[(symbols[m], (0.0, 0.0, 0.0))], basis={symbols[m]: mol._basis[symbols[m]]},
+                ecp={k: v for k, v in mol._ecp.items() if k == symbols[m]}, charge=3, spin=ion_spin,
+                verbose=0)
+    ion_mf = dft.UKS(ion) if ion_spin else dft.RKS(ion)
+    ion_mf.xc = "b3lyp5"
+    ion_mf.kernel(dm0=scf.hf.init_guess_by_1e(ion) if not ion_spin else None)
+    dm_ion = ion_mf.make_rdm1()
+    rest_atoms = [(s, tuple(map(float, p))) for i, (s, p) in enumerate(zip(symbols, atoms.positions)) if i != m]
+    rest = gto.M(atom=rest_atoms, unit="Angstrom", basis={k: v for k, v in mol._basis.items() if k in
+                                                         {s for i, s in enumerate(symbols) if i != m}},
+                 ecp={k: v for k, v in mol._ecp.items() if k != symbols[m]}, charge=charge - 3, spin=0,
+                 verbose=0)
+    dm_rest = scf.hf.init_guess_by_minao(rest)
+    # AO order follows atom order: splice the metal's block in at its place
+    slices = mol.aoslice_by_atom()
+    start, stop = slices[m, 2], slices[m, 3]
+    order = np.r_[np.arange(start, stop), np.arange(0, start), np.arange(stop, mol.nao)]
+    inverse = np.argsort(order)
+
+    def spliced(ion_block, rest_block):
+        block = np.zeros((mol.nao, mol.nao))
+        n = stop - start
+        block[:n, :n] = ion_block
+        block[n:, n:] = rest_block
+        return block[np.ix_(inverse, inverse)]
+
+    if multiplicity == 1:
+        return spliced(dm_ion, dm_rest)
+    ion_a, ion_b = (dm_ion if ion_spin else (dm_ion / 2, dm_ion / 2))
+    return np.array([spliced(ion_a, dm_rest / 2), spliced(ion_b, dm_rest / 2)])

@@ -1,0 +1,214 @@
+"""DFT refinement: real PySCF single points on tiny systems, the refine plan on the shipped build store, and
+the refine pipeline through a real Dask cluster into a real SQLite store."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from ase import Atoms
+
+from core.chemistry.energies import binding_energy
+from core.levels import DEFAULT_DFT, DEFAULT_LEVEL, dft_level, get_level
+from core.levels.dft import DFTLevel, DFTOptions, bse_basis, n_basis_functions
+from core.pipeline.settings import FAST
+from core.storage.records import FAILED, OK, Kind
+
+HARTREE_KCAL = 627.5094740631
+#: Every atom in def2-SVP (La with its def2 ECP), C-PCM water: the test-sized version of the default level.
+TINY = DFTLevel(DFTOptions(metal_basis="def2-SVP"))
+
+
+def la_diaqua() -> Atoms:
+    """[La(H2O)2]3+, linear O–La–O at 2.55 Å, waters planar."""
+    return Atoms("LaOH2OH2", positions=[(0, 0, 0), (2.55, 0, 0), (3.14, 0.76, 0), (3.14, -0.76, 0),
+                                         (-2.55, 0, 0), (-3.14, 0.76, 0), (-3.14, -0.76, 0)])
+
+
+def independent_energy_kcal(atoms: Atoms, charge: int) -> float:
+    """B3LYP(VWN5)-D4/def2-SVP with C-PCM water, straight from PySCF's own basis library and dftd4's PySCF
+    interface: none of reescreen's code."""
+    from dftd4.interface import DampingParam, DispersionModel
+    from pyscf import dft, gto
+
+    mol = gto.M(atom=[(s, tuple(p)) for s, p in zip(atoms.get_chemical_symbols(), atoms.positions)],
+                basis="def2-svp", ecp="def2-svp", charge=charge, verbose=0)
+    mf = dft.RKS(mol, xc="b3lyp5").density_fit(auxbasis="def2-universal-jkfit").PCM()
+    mf.with_solvent.method, mf.with_solvent.eps, mf.with_solvent.lebedev_order = "C-PCM", 78.3553, 17
+    mf.conv_tol = 1e-9
+    e_scf = mf.kernel()
+    assert mf.converged
+    disp = DispersionModel(atoms.numbers, atoms.positions / 0.52917721092, charge=float(charge)).get_dispersion(
+        DampingParam(method="b3lyp"), grad=False)["energy"]
+    return (e_scf + disp) * HARTREE_KCAL
+
+
+def test_dft_binding_energy_of_la_diaqua_matches_an_independent_pyscf_calculation():
+    complex_ = la_diaqua()
+    water = complex_[[1, 2, 3]]
+    ion = Atoms("La")
+    ours = {name: TINY.single_point(atoms, charge, FAST).energy
+            for name, atoms, charge in (("complex", complex_, 3), ("ion", ion, 3), ("water", water, 0))}
+    e_bind = binding_energy(ours["complex"], ours["ion"], [ours["water"]] * 2)
+    independent = (independent_energy_kcal(complex_, 3) - independent_energy_kcal(ion, 3)
+                   - 2 * independent_energy_kcal(water, 0))
+    assert e_bind == pytest.approx(independent, abs=0.05)
+    assert -150 < e_bind < -20  # two waters bound to La3+ in water: tens of kcal/mol, not hundreds
+
+
+def test_gadolinium_is_closed_shell_with_4f_in_core_and_an_octet_in_valence():
+    gd = Atoms("Gd")
+    assert DEFAULT_DFT.multiplicity(gd, 3) == 1
+    assert dft_level(open_shell=True).multiplicity(gd, 3) == 8
+    assert dft_level(open_shell=True).multiplicity(Atoms("Lu"), 3) == 1
+    assert DEFAULT_DFT.metal_basis_name("Gd") == "lcecp-1-TZVP"
+    assert dft_level(open_shell=True).metal_basis_name("Gd") == "def2-TZVP"
+    assert {DEFAULT_DFT.metal_basis_name(m) for m in ("Y", "La", "Lu")} == {"def2-TZVP"}
+    from pyscf import gto
+
+    for level, valence in ((DEFAULT_DFT, 8), (dft_level(open_shell=True), 33)):
+        basis, ecp = level.basis_and_ecp(["Gd"])
+        mol = gto.M(atom="Gd 0 0 0", basis=basis, ecp=ecp, charge=3, spin=valence % 2 * 7, verbose=0)
+        assert mol.nelectron == valence  # 64 - 53 core (large core) or 64 - 28 (small core), minus 3
+
+
+def test_every_lanthanide_gets_its_ecp_from_basis_set_exchange():
+    # PySCF's own def2-TZVP has no ECP for Ce-Lu and would run them all-electron in an ECP basis
+    for metal in ("Ce", "Nd", "Eu", "Gd", "Yb", "Lu"):
+        assert bse_basis("def2-TZVP", metal)[1], metal
+    for metal in ("Ce", "Gd", "Yb"):
+        assert bse_basis("lcecp-1-TZVP", metal)[1], metal
+
+
+def test_dft_levels_are_named_with_their_basis_4f_treatment_solvent_and_geometry():
+    assert DEFAULT_DFT.name == "B3LYP-D4/def2-SVP(4f in core)/CPCM(water)//GFN2-xTB/ALPB(water)"
+    assert get_level(dft_level(open_shell=True, diffuse=True, solvent="smd").name).name == \
+        "B3LYP-D4/def2-SVPD(4f in valence, open shell)/SMD(water)//GFN2-xTB/ALPB(water)"
+    assert DEFAULT_DFT.is_dft and not DEFAULT_LEVEL.is_dft
+    with pytest.raises(Exception, match="single-point level"):
+        DEFAULT_DFT.optimise(la_diaqua(), 3, FAST)
+
+
+def test_refine_plan_lists_every_reference_and_estimates_the_cost(dataset_store, hopo_methyl):
+    from core.pipeline.refine import plan_refinement
+    from core.storage.store import Store
+
+    store = Store(dataset_store)
+    plan = plan_refinement(store, FAST, DEFAULT_DFT, [hopo_methyl.smiles], ["La", "Lu"], ["1L6W"])
+    kinds = sorted((p.kind, p.metal, p.ctype) for p in plan.todo)
+    assert kinds == sorted([(Kind.COMPLEX, "La", "1L6W"), (Kind.COMPLEX, "Lu", "1L6W"), (Kind.LIGAND, "", ""),
+                            (Kind.WATER, "", ""), (Kind.ION, "La", ""), (Kind.ION, "Lu", ""),
+                            (Kind.COMPLEX, "La", "8W"), (Kind.COMPLEX, "Lu", "8W")])
+    assert plan.todo[0].n_basis >= plan.todo[-1].n_basis  # the largest first
+    assert math.isfinite(plan.estimated_cpu_s) and plan.estimated_cpu_s > 60
+    assert "CPU" in plan.describe()
+    unscreened = plan_refinement(store, FAST, DEFAULT_DFT, ["CNC(=O)c1ccc(C(F)(F)C#N)c(=O)n1[O-]"], ["La"], ["1L6W"])
+    assert not unscreened.todo and "not screened yet" in unscreened.missing[0]
+
+
+def test_basis_function_count_matches_pyscf():
+    from pyscf import gto
+
+    atoms = la_diaqua()
+    basis, ecp = DEFAULT_DFT.basis_and_ecp(atoms.get_chemical_symbols())
+    mol = gto.M(atom=[(s, tuple(p)) for s, p in zip(atoms.get_chemical_symbols(), atoms.positions)], basis=basis,
+                ecp=ecp, charge=3, verbose=0)
+    assert n_basis_functions(DEFAULT_DFT, atoms.get_chemical_symbols()) == mol.nao
+
+
+class NeverConverges(DFTLevel):
+    """The tiny level with one SCF cycle allowed in every attempt: a real SCF that really does not converge."""
+
+    def __init__(self, options):
+        super().__init__(options)
+        self.name = self.name.replace("B3LYP-D4/", "B3LYP-D4[1 SCF cycle]/")
+
+    def attempts(self, settings):
+        return [a.__class__(a.label, {**a.options, "max_cycle": 1}) for a in super().attempts(settings)]
+
+
+def test_refine_stores_single_points_beside_xtb_keeps_failures_and_resumes(dataset_store_copy, hopo_methyl, client):
+    from core.pipeline.refine import plan_refinement, run_refinement
+    from core.storage.store import Store
+
+    store = Store(dataset_store_copy)
+    plan = plan_refinement(store, FAST, TINY, [hopo_methyl.smiles], ["La"], ["1L6W"])
+    plan.todo = [p for p in plan.todo if p.kind in (Kind.WATER, Kind.ION)]  # seconds, not minutes
+    summary = run_refinement(plan, store, client)
+    assert (summary.computed, summary.failed, summary.errors) == (2, 0, [])
+    high = FAST.with_changes(level=TINY.name)
+    water_dft, water_xtb = store.get(Kind.WATER, high), store.get(Kind.WATER, FAST)
+    assert water_dft.status == OK and water_dft.get("level_of_theory") == TINY.name
+    assert water_xtb.get("level_of_theory") == DEFAULT_LEVEL.name  # the xTB row is untouched beside it
+    assert np.allclose(water_dft.toatoms().positions, water_xtb.toatoms().positions)  # on the xTB geometry
+    assert water_dft.data["extra"]["geometry_row"] == water_xtb.id
+    assert store.get(Kind.ION, high, metal="La").get("energy_kcal") < 0
+    again = plan_refinement(store, FAST, TINY, [hopo_methyl.smiles], ["La"], ["1L6W"])
+    assert again.stored == 2 and {p.kind for p in again.todo} == {Kind.COMPLEX, Kind.LIGAND}
+
+    failing = NeverConverges(TINY.options)
+    plan = plan_refinement(store, FAST, failing, [hopo_methyl.smiles], ["La"], ["1L6W"])
+    plan.todo = [p for p in plan.todo if p.kind == Kind.WATER]
+    summary = run_refinement(plan, store, client)
+    row = store.get(Kind.WATER, FAST.with_changes(level=failing.name))
+    assert summary.failed == 1 and row.status == FAILED
+    assert "SCF did not converge" in row.get("reason") and "second-order" in row.get("reason")  # every retry named
+    assert plan_refinement(store, FAST, failing, [hopo_methyl.smiles], ["La"], ["1L6W"]).stored == 1
+    retry = plan_refinement(store, FAST, failing, [hopo_methyl.smiles], ["La"], ["1L6W"], retry_failed=True)
+    assert Kind.WATER in {p.kind for p in retry.todo}
+
+    from core.storage.results import levels_side_by_side
+
+    table = levels_side_by_side(store, FAST, TINY, [hopo_methyl.smiles], ["La", "Lu"], ["1L6W"])
+    assert list(table["metal"]) == ["La", "Lu"] and set(table["DFT status"]) == {"not refined"}
+    xtb_bind = f"E_bind (kcal/mol, {DEFAULT_LEVEL.name})"
+    assert table[xtb_bind].notna().all() and f"E_bind (kcal/mol, {TINY.name})" in table
+
+
+def test_cli_refine_estimate_prints_the_plan_and_runs_nothing(dataset_store_copy, capsys):
+    from core.cli import main
+
+    code = main(["refine", "--scaffold", "HOPO", "--substituent", "methyl", "--metals", "La,Lu", "--types", "1L6W",
+                 "--estimate", "--db", str(dataset_store_copy)])
+    out = capsys.readouterr()
+    assert code == 0
+    assert "8 single points to run at B3LYP-D4/def2-SVP(4f in core)/CPCM(water)" in out.err and "CPU-" in out.err
+    assert "E_bind xTB" in out.out and "not refined" in out.out
+
+
+def test_results_page_offers_dft_refinement_of_selected_complexes_with_a_cost_estimate(dataset_store, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("REESCREEN_DB", str(dataset_store))
+    from app.state import get_store
+
+    get_store.clear()
+
+    def page():
+        from app.refine import refine_form
+        from app.state import results_table
+
+        df = results_table()
+        refine_form(df[(df["ligand"] == "HOPO-methyl") & df["metal"].isin(["La", "Lu"]) & (df["type"] == "1L6W")])
+
+    at = AppTest.from_function(page, default_timeout=120).run()
+    text = " ".join(m.value for m in at.markdown)
+    assert "B3LYP-D4/def2-SVP(4f in core)/CPCM(water)" in text and "8 single points to run" in text
+    assert "CPU" in text and not at.button(key="dft_go").disabled
+    at.toggle(key="dft_open_shell").set_value(True).run()
+    assert "4f in valence, open shell" in " ".join(m.value for m in at.markdown)
+
+
+def test_refinement_jobs_belong_to_their_browser_and_can_be_cancelled(dataset_store, hopo_methyl, tmp_path):
+    from core.pipeline.jobs import Job, JobManager, RefineJob
+    from core.pipeline.refine import plan_refinement
+    from core.storage.store import Store
+
+    manager = JobManager(tmp_path / "jobs.db", scheduler="tcp://127.0.0.1:9", use_model=False)
+    manager._queue.put = lambda job: None  # nothing serves it: it stays queued
+    plan = plan_refinement(Store(dataset_store), FAST, DEFAULT_DFT, [hopo_methyl.smiles], ["La"], ["1L6W"])
+    job = manager.submit_refinement(plan, owner="alice")
+    assert manager.jobs("alice", kind=RefineJob) == [job] and manager.jobs("alice") == []  # screens listed apart
+    assert manager.jobs("bob", kind=RefineJob) == [] and job.fraction == 0.0
+    assert manager.cancel(job.id) and job.status == "cancelled"
+    assert isinstance(manager.jobs(None, kind=None)[0], (Job, RefineJob))
