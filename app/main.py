@@ -27,7 +27,8 @@ except StoreError as exc:  # a folder, a damaged or foreign file: say so, touch 
     st.error(f"The result store cannot be used: {exc}. Set REESCREEN_DB to a reescreen store or a new file "
              "name and restart the app.")
     st.stop()
-st.sidebar.caption(f"Energies: {DEFAULT_LEVEL.name}, {ENERGY_UNITS}" + ("" if DEFAULT_LEVEL.is_dft else ". Not DFT."))
+st.sidebar.caption(f"Screening energies: {DEFAULT_LEVEL.name}, {ENERGY_UNITS}" + ("" if DEFAULT_LEVEL.is_dft else
+                   ", not DFT. DFT refinements (Results page) carry their own level, B3LYP-D4/…"))
 st.sidebar.radio("Plot downloads", PLOT_FORMATS, format_func=str.upper, horizontal=True, key=PLOT_FORMAT_KEY,
                  help="The camera button in each plot's toolbar saves it in this format.")
 restore_from_url()

@@ -117,6 +117,6 @@ def both_levels(view: pd.DataFrame, all_rows: pd.DataFrame) -> None:
                      width="stretch", column_config={c: st.column_config.NumberColumn(c, format="%.1f")
                                                      for c in table.columns if ENERGY_UNITS in c},
                      key=f"both_levels_{level.slug}")
-        st.caption(f"{ENERGY_UNITS}. DFT single points on the GFN2-xTB geometries. {level.caveat} E_bind at the two "
+        st.caption(f"{ENERGY_UNITS}. DFT single points on the {level.geometry_level.short_name} geometries. {level.caveat} E_bind at the two "
                    "levels differs mostly through the bare ion's solvation, which each implicit solvent models "
                    "differently: compare the levels through E_exchange.")

@@ -49,20 +49,21 @@ def refine_all(store, ligands, metals, ctype: str) -> None:
     from core.pipeline.refine import plan_refinement, run_refinement
     from core.pipeline.settings import FAST
 
-    runs = [(dft_level(), metals)]
+    # ligand by ligand, each with its open-shell Gd: a stopped run leaves whole ligands behind
+    runs = [(ligand, dft_level(), metals) for ligand in ligands]
     if "Gd" in metals:
-        runs.append((dft_level(open_shell=True), ["Gd"]))
+        runs = [r for ligand in ligands for r in ((ligand, dft_level(), metals),
+                                                  (ligand, dft_level(open_shell=True), ["Gd"]))]
     client = make_client(None, 1, "off", threads_per_process=max(len(__import__("os").sched_getaffinity(0)), 1))
     try:
-        for level, run_metals in runs:
-            for ligand in ligands:
-                plan = plan_refinement(store, FAST, level, [ligand.smiles], run_metals, [ctype])
-                print(f"{ligand.name}, {level.name}: {plan.describe()}", flush=True)
-                if plan.todo:
-                    summary = run_refinement(plan, store, client, lambda p: print(
-                        f"  [{p.done}/{p.total}] {p.last}", flush=True) if p.done else None)
-                    print(f"  {summary.computed} single points, {summary.wall_s:.0f} s wall, {summary.failed} failed",
-                          flush=True)
+        for ligand, level, run_metals in runs:
+            plan = plan_refinement(store, FAST, level, [ligand.smiles], run_metals, [ctype])
+            print(f"{ligand.name}, {level.name}: {plan.describe()}", flush=True)
+            if plan.todo:
+                summary = run_refinement(plan, store, client, lambda p: print(
+                    f"  [{p.done}/{p.total}] {p.last}", flush=True) if p.done else None)
+                print(f"  {summary.computed} single points, {summary.wall_s:.0f} s wall, {summary.failed} failed",
+                      flush=True)
     finally:
         close_client(client)
 

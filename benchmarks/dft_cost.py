@@ -6,7 +6,7 @@ def2-SVP, C-PCM water) unless the system's name says open shell.  The measuremen
 ``data/dft_costs.json``, which ``reescreen refine`` fits its CPU-time estimate to; systems already measured
 are skipped (``--again`` remeasures them).  Run it on an idle machine.
 
-    python benchmarks/dft_cost.py [--systems water,La3+,aqua-La,ligand,La-1L6W,Gd-1L6W-open,La-2L4W,La-4L]
+    python benchmarks/dft_cost.py [--systems water,La3+,aqua-La,aqua-La-smd,ligand,La-1L6W,Gd-1L6W-open,La-2L4W,La-4L]
 """
 from __future__ import annotations
 
@@ -51,8 +51,8 @@ def system(name: str):
 
     store = Store(store_path())
     ligand = library_ligand("HOPO", "methyl").smiles
-    level = dft_level(open_shell=name.endswith("-open"))
-    base = name.removesuffix("-open")
+    level = dft_level(open_shell="-open" in name, solvent="smd" if "-smd" in name else "cpcm")
+    base = name.replace("-open", "").replace("-smd", "")
     if base == "water":
         row = store.get(Kind.WATER, FAST)
     elif base.endswith("3+"):
@@ -113,7 +113,7 @@ def main() -> None:
     print("\nsystem          atoms   bf    CPU-s     wall    peak MB")
     for m in sorted(known["measurements"], key=lambda m: m["n_basis"]):
         print(f"{m['system']:<14} {m['atoms']:>5} {m['n_basis']:>5} {m['cpu_s']:>8.1f} {m['wall_s']:>8.1f} "
-              f"{m['peak_rss_mb']:>8}   {'open shell' if m['open_shell'] else ''}")
+              f"{m['peak_rss_mb']:>8}   {m['level']}")
 
 
 if __name__ == "__main__":

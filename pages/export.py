@@ -6,7 +6,8 @@ from app.state import current_ligand, get_store, results_table
 from core.chemistry.constants import ENERGY_UNITS
 from core.storage.records import OK
 from core.storage.results import (E_BIND, E_EXCHANGE, RANK, ROW_ID, export_table, extxyz_text, frames_for_rows,
-                                  levels_in, rank_ligands, results_csv, results_metadata_csv)
+                                  levels_in, rank_ligands, refined_side_by_side, refined_two_level_frames,
+                                  results_csv, results_metadata_csv)
 
 st.title("Export a shortlist")
 df = results_table()
@@ -42,6 +43,19 @@ if not chosen.empty:
     frames = frames_for_rows(get_store(), chosen[ROW_ID])
     c3.download_button("Download extended XYZ", extxyz_text(frames), file_name="reescreen-shortlist.extxyz",
                        mime="chemical/x-xyz", key="export_xyz")
+
+refined = refined_side_by_side(get_store())
+if not refined.empty:
+    st.subheader("DFT-refined complexes, both levels")
+    st.caption(f"{len(refined)} complexes with B3LYP-D4 single points on their screening-level geometries: E_bind and "
+               "E_exchange at both levels side by side. The extended XYZ holds E_bind at both levels as "
+               "`energy_low` / `energy_high`, the layout configs/allegro-delta-binding.yaml trains on.")
+    c1, c2 = st.columns(2)
+    c1.download_button("Download both levels (CSV)", export_table(refined).to_csv(index=False),
+                       file_name="reescreen-refined.csv", mime="text/csv", key="export_refined_csv")
+    c2.download_button("Download two-level frames (extended XYZ)",
+                       extxyz_text(refined_two_level_frames(get_store())),
+                       file_name="reescreen-two-level.extxyz", mime="chemical/x-xyz", key="export_refined_xyz")
 
 st.subheader("Report of one ligand")
 names = df.drop_duplicates("smiles").set_index("smiles")["ligand"].to_dict()

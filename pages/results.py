@@ -19,7 +19,7 @@ df = all_levels = results_table()
 stored_levels = sorted(set(df[LEVEL].dropna()), key=lambda name: (name != DEFAULT_LEVEL.name, name))
 if len(stored_levels) > 1:  # one level at a time: figures and ranks never mix levels
     chosen = st.selectbox("Level of theory", stored_levels, key="results_level",
-                          help="DFT refinements (B3LYP-D4 single points on the xTB geometries) are stored beside "
+                          help="DFT refinements (B3LYP-D4 single points on the screening geometries) are stored beside "
                                "the screening level; tables, ranks and figures show one level at a time.")
     df = df[df[LEVEL] == chosen]
 st.caption(f"All energies {levels_in(df)}, {ENERGY_UNITS}. E_bind = E_complex − E_ion − Σ E_ligand; "

@@ -173,7 +173,7 @@ def test_cli_refine_estimate_prints_the_plan_and_runs_nothing(dataset_store_copy
     out = capsys.readouterr()
     assert code == 0
     assert "8 single points to run at B3LYP-D4/def2-SVP(4f in core)/CPCM(water)" in out.err and "CPU-" in out.err
-    assert "E_bind xTB" in out.out and "not refined" in out.out
+    assert "E_bind GFN2-xTB" in out.out and "E_exchange DFT" in out.out and "not refined" in out.out
 
 
 def test_results_page_offers_dft_refinement_of_selected_complexes_with_a_cost_estimate(dataset_store, monkeypatch):

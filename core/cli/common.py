@@ -68,14 +68,19 @@ def format_two_levels(df: pd.DataFrame) -> str:
     names, the two levels spelled out in the header."""
     if df.empty:
         return "No screened complexes to compare."
-    energy_cols = [c for c in df.columns if c.startswith("E_")]
-    levels = list(dict.fromkeys(c.split(", ", 1)[1].rstrip(")") for c in energy_cols))
-    short = {c: f"{c.split(' ')[0]} {'xTB' if c.endswith(levels[0] + ')') else 'DFT'}" for c in energy_cols}
+    from core.levels import get_level
+    from core.storage.results import E_BIND, E_EXCHANGE, level_column
+
+    levels = df.attrs["levels"]
+    screening = get_level(levels[0]).short_name
+    short = {level_column(energy, level): f"{energy.split(' ')[0]} {tag}"
+             for energy in (E_BIND, E_EXCHANGE) for level, tag in zip(levels, (screening, "DFT"))}
+    energy_cols = list(short)
     view = df[["ligand", "metal", "type", *energy_cols, "DFT status", "DFT reason"]].rename(columns=short)
     for col in short.values():
         view[col] = view[col].map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
     view["DFT reason"] = view["DFT reason"].str.slice(0, 60)
-    head = (f"Energies in {ENERGY_UNITS}. xTB = {levels[0]}; DFT = {levels[-1]} (single points on the xTB "
-            "geometries). E_exchange = vs [M(H2O)8]3+: compare metals and levels with it; E_bind is dominated "
+    head = (f"Energies in {ENERGY_UNITS}. {screening} = {levels[0]}; DFT = {levels[-1]} (single points on the "
+            f"{screening} geometries). E_exchange = vs [M(H2O)8]3+: compare metals and levels with it; E_bind is dominated "
             "by the bare-ion reference, whose solvation differs between the two implicit solvents.")
     return head + "\n" + view.to_string(index=False)

@@ -1,4 +1,4 @@
-"""``reescreen refine``: B3LYP-D4 single points (PySCF) on stored GFN2-xTB geometries of a shortlist."""
+"""``reescreen refine``: B3LYP-D4 single points (PySCF) on the stored screening geometries of a shortlist."""
 from __future__ import annotations
 
 import argparse
@@ -17,7 +17,7 @@ def add_parser(sub) -> None:
     """Add the refine sub-command."""
     s = sub.add_parser(
         "refine", help="DFT single points (B3LYP-D4, PySCF) on screened complexes",
-        description="Refine screened complexes with B3LYP-D4 single points on their stored GFN2-xTB geometries, "
+        description="Refine screened complexes with B3LYP-D4 single points on their stored screening-level geometries, "
                     "with every reference (free ligand, water, bare ions, aqua ions), so E_bind and E_exchange "
                     "exist at both levels. Ce-Yb use 4f-in-core ECPs (closed shell) unless --open-shell. "
                     "Prints the estimated CPU time first; stored single points are not recomputed.")

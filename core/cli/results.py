@@ -34,6 +34,9 @@ def add_export_parser(sub) -> None:
     e.add_argument("--format", choices=["csv", "extxyz"], help="default: from the file extension")
     e.add_argument("--settings", choices=list(PRESETS), help="only results of this preset")
     e.add_argument("--include-failed", action="store_true", help="extxyz: also write failed/QC-flagged frames")
+    e.add_argument("--refined", action="store_true",
+                   help="only DFT-refined complexes, both levels: CSV with E_bind/E_exchange at the screening level and DFT side "
+                        "by side; extxyz with energy_low/energy_high (E_bind) for configs/allegro-delta-binding.yaml")
     add_db(e)
 
 
@@ -65,6 +68,8 @@ def run_export(args: argparse.Namespace) -> int:
     store.check_exists()
     fmt = args.format or ("csv" if args.output.lower().endswith(".csv") else "extxyz")
     settings = get_settings(args.settings) if args.settings else None
+    if args.refined:
+        return _export_refined(store, out, fmt)
     if fmt == "csv":
         n = export_csv(store, args.output, settings=settings)
     else:
@@ -73,4 +78,23 @@ def run_export(args: argparse.Namespace) -> int:
           f"{levels_in(results_frame(store, settings=settings))})")
     if fmt == "csv":
         print(f"wrote the export's metadata to {metadata_path(out)}")
+    return 0
+
+
+def _export_refined(store, out: Path, fmt: str) -> int:
+    import ase.io
+
+    from core.storage.results import export_table, refined_side_by_side, refined_two_level_frames
+
+    df = refined_side_by_side(store)
+    if df.empty:
+        raise ValueError("no DFT-refined complexes in the store: run `reescreen refine` first")
+    if fmt == "csv":
+        out.write_text(export_table(df).to_csv(index=False), encoding="utf-8")
+        n = len(df)
+    else:
+        found = refined_two_level_frames(store)
+        ase.io.write(str(out), found, format="extxyz")
+        n = len(found)
+    print(f"wrote {n} refined complexes to {out} ({fmt}; both levels, {ENERGY_UNITS})")
     return 0

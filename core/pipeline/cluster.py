@@ -44,7 +44,7 @@ def make_client(scheduler: str | None = None, n_workers: int | None = None,
                 dashboard: str | None = None, threads_per_process: int = 1) -> Client:
     """A Dask client: on ``scheduler`` (or ``$REESCREEN_SCHEDULER``) if given, else an embedded
     ``LocalCluster`` of worker processes on 127.0.0.1, each running one task at a time with
-    ``threads_per_process`` OpenMP/BLAS threads (xTB: 1, one worker per core; DFT: all cores in one worker,
+    ``threads_per_process`` OpenMP/BLAS threads (screening: 1, one worker per core; DFT: all cores in one worker,
     whose memory a single point needs).
 
     Raises :class:`ClusterError` (one line, within ``CONNECT_TIMEOUT_S``) when the scheduler cannot be reached.

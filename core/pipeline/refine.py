@@ -1,8 +1,9 @@
-"""DFT refinement of a shortlist: single points at a DFT level on stored GFN2-xTB geometries.
+"""DFT refinement of a shortlist: single points at a DFT level on stored screening-level geometries.
 
 For each requested complex that passed QC at the screening level, and for every reference its binding and
 exchange energies need (the free ligand, water, the bare ions, the aqua ions [M(H2O)8]³⁺), one single point
-at the DFT level runs on the stored xTB structure.  The result is stored beside the xTB one: same kind,
+at the DFT level runs on the stored, screening-level structure.  The result is stored beside the screening
+result: same kind,
 ligand, metal, type and settings, another level of theory (the level is part of the key), so E_bind and
 E_exchange exist at both levels (:mod:`core.pipeline.fill_energies` fills them the same way).
 
@@ -34,11 +35,17 @@ COSTS_FILE = Path(__file__).resolve().parents[2] / "data" / "dft_costs.json"
 #: Exponent of the cost in the number of basis functions where the measured costs cannot fit one
 #: (density-fitted hybrid DFT grows close to the cube of the basis).
 DEFAULT_EXPONENT = 3.0
+#: Open-shell (4f in valence) over closed-shell cost where no open-shell point was measured: 2–3× in the
+#: measurements of ``shared/reference/dft-notes.md``.
+OPEN_SHELL_FACTOR = 2.5
+#: Measurements smaller than this (water, bare ions: seconds, set by fixed overheads) are left out of the
+#: fit when two larger ones exist.
+FIT_MIN_BASIS = 150
 
 
 @dataclass(frozen=True)
 class SinglePoint:
-    """One DFT single point to run: what it is, and the stored xTB row whose structure it uses."""
+    """One DFT single point to run: what it is, and the stored screening-level row whose structure it uses."""
 
     kind: str
     ligand: str
@@ -136,7 +143,7 @@ def plan_refinement(store: Store, settings: ScreeningSettings, level: LevelOfThe
                     costs_file: Path = COSTS_FILE) -> RefinePlan:
     """The single points a refinement of ``ligands`` × ``metals`` × ``ctypes`` needs at ``level``, on the
     geometries stored with ``settings`` (the screening level): complexes, free ligands, water, bare ions and
-    aqua ions, skipping what is already stored at ``level``.  Complexes without a QC-passed xTB result are
+    aqua ions, skipping what is already stored at ``level``.  Complexes without a QC-passed screening result are
     listed in ``missing`` with the reason, and their references are not asked for on their account."""
     from core.levels.dft import n_basis_functions
 
@@ -171,7 +178,7 @@ def plan_refinement(store: Store, settings: ScreeningSettings, level: LevelOfThe
         source = store.get(kind, settings, ligand=ligand, metal=metal, ctype=ctype)
         if source is None or source.status != OK:
             plan.missing.append(f"{kind} {metal} {ctype} {ligand}".replace("  ", " ").strip()
-                                + " reference (no xTB result)")
+                                + f" reference (not at {settings.level})")
             continue
         symbols = source.toatoms().get_chemical_symbols() if source.natoms else [metal]
         open_shell = level.multiplicity(_atoms_of(symbols), 0) > 1
@@ -183,7 +190,7 @@ def plan_refinement(store: Store, settings: ScreeningSettings, level: LevelOfThe
                             int(twin_row.id) if twin_row is not None and twin_row.status == OK else None)
         plan.todo.append(point)
         if point.copy_from_row is None:
-            plan.estimated_cpu_s += model.cpu_s(point.n_basis, open_shell)
+            plan.estimated_cpu_s += model.cpu_s(point.n_basis, open_shell, level.name)
     # the largest first: they finish last otherwise, and a cluster balances the rest around them
     plan.todo.sort(key=lambda p: -p.n_basis)
     return plan
@@ -222,11 +229,19 @@ class CostModel:
             return cls([])
         return cls(json.loads(Path(path).read_text()).get("measurements", []))
 
-    def cpu_s(self, n_basis: int, open_shell: bool = False) -> float:
-        same = [p for p in self.points if bool(p.get("open_shell")) == open_shell] or \
-               [p for p in self.points if not p.get("open_shell")]
+    def cpu_s(self, n_basis: int, open_shell: bool = False, level: str = "") -> float:
+        """Estimated CPU-seconds of a single point with ``n_basis`` functions: fitted to the measurements at
+        ``level`` where there are any, else to those of the same shell type (then the closed-shell ones)."""
+        factor = 1.0
+        same = [p for p in self.points if p.get("level") == level] or \
+               [p for p in self.points if bool(p.get("open_shell")) == open_shell]
+        if not same:
+            same = [p for p in self.points if not p.get("open_shell")]
+            factor = OPEN_SHELL_FACTOR if open_shell else 1.0
         if not same:
             return float("nan")
+        large = [p for p in same if p["n_basis"] >= FIT_MIN_BASIS]
+        same = large if len(large) >= 2 else same
         xs = [math.log(p["n_basis"]) for p in same]
         ys = [math.log(max(p["cpu_s"], 1e-3)) for p in same]
         if len(same) >= 2 and max(xs) - min(xs) > 0.3:
@@ -235,7 +250,7 @@ class CostModel:
             slope = min(max(slope, 1.5), 4.0)
         else:
             slope, mx, my = DEFAULT_EXPONENT, xs[0], ys[0]
-        return math.exp(my + slope * (math.log(max(n_basis, 1)) - mx))
+        return factor * math.exp(my + slope * (math.log(max(n_basis, 1)) - mx))
 
 
 # -- the work ----------------------------------------------------------------------------------------

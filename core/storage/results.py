@@ -292,7 +292,7 @@ def export_extxyz(store: Store, path: str | os.PathLike, include_failed: bool = 
 
 # -- two levels of one complex ----------------------------------------------------------------------------
 def level_column(energy: str, level: str) -> str:
-    """An energy column named with its level, e.g. ``E_bind (kcal/mol, GFN2-xTB/ALPB(water))``."""
+    """An energy column named with its level, e.g. ``E_bind (kcal/mol, <level name>)``."""
     return energy.replace(f"({ENERGY_UNITS})", f"({ENERGY_UNITS}, {level})")
 
 
@@ -316,6 +316,7 @@ def levels_side_by_side(store: Store, settings: ScreeningSettings, high, ligands
         "DFT status": merged["status DFT"].fillna("not refined"),
         "DFT reason": merged["reason"].fillna(""),
         "smiles": merged["smiles"]})
+    out.attrs["levels"] = (low_level, high.name)
     return out
 
 
@@ -334,6 +335,7 @@ def two_level_frames(store: Store, settings: ScreeningSettings, high, ligands: I
         atoms = structure(store, rec[ROW_ID])
         atoms.info.update(energy_low=float(rec[E_BIND]), energy_high=float(rec[f"{E_BIND} high"]),
                           level_low=settings.level, level_high=high.name, energy=float(rec[E_BIND]))
+        atoms.info = {k: v for k, v in atoms.info.items() if v != ""}  # extended XYZ cannot hold an empty value
         frames_out.append(atoms)
     return frames_out
 
@@ -345,7 +347,40 @@ def write_two_level_frames(store: Store, settings: ScreeningSettings, high, path
     import ase.io
 
     found = two_level_frames(store, settings, high, ligands, metals, ctypes)
-    for atoms in found:
-        atoms.info = {k: v for k, v in atoms.info.items() if v != ""}
     ase.io.write(str(path), found, format="extxyz")
     return len(found)
+
+
+def refined_levels(store: Store) -> list:
+    """The DFT levels (level objects) that hold complex results in ``store``."""
+    from core.levels import LEVELS
+
+    df = results_frame(store)
+    return [LEVELS[n] for n in sorted(set(df[LEVEL].dropna())) if n in LEVELS and LEVELS[n].is_dft]
+
+
+def refined_side_by_side(store: Store) -> pd.DataFrame:
+    """Every refined complex, E_bind and E_exchange at the screening level and at its DFT level(s), one row
+    per complex and DFT level (see :func:`levels_side_by_side`)."""
+    from core.pipeline.settings import get_settings
+
+    parts = []
+    for level in refined_levels(store):
+        refined = results_frame(store, level=level.name)
+        for settings_name, block in refined.groupby("settings"):
+            table = levels_side_by_side(store, get_settings(settings_name), level, sorted(set(block["smiles"])),
+                                        sorted(set(block["metal"])), sorted(set(block["type"])))
+            parts.append(table[table["DFT status"] != "not refined"].assign(settings=settings_name))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def refined_two_level_frames(store: Store) -> list["Atoms"]:
+    """:func:`two_level_frames` of every refined complex, for every DFT level stored."""
+    from core.pipeline.settings import get_settings
+
+    out = []
+    for level in refined_levels(store):
+        refined = results_frame(store, level=level.name)
+        for settings_name, block in refined.groupby("settings"):
+            out += two_level_frames(store, get_settings(settings_name), level, sorted(set(block["smiles"])))
+    return out
