@@ -9,18 +9,13 @@ import streamlit as st
 
 from app.state import get_job_manager, get_store, md_escape, owner_token
 from core.chemistry.constants import ENERGY_UNITS, metal_label
-from core.levels import LEVELS, dft_level
+from core.levels import dft_level
 from core.levels.dft import SOLVENTS
 from core.pipeline.eta import format_duration
 from core.pipeline.settings import get_settings
-from core.storage.results import LEVEL, levels_side_by_side
+from core.storage.results import LEVEL, dft_levels_in, levels_side_by_side
 
-SOLVENT_LABELS = {"cpcm": "C-PCM water (default)", "smd": "SMD water (slower)", "none": "gas phase"}
-
-
-def dft_levels_in(df: pd.DataFrame) -> list:
-    """The DFT levels that have results in a results table."""
-    return [LEVELS[name] for name in sorted(set(df[LEVEL].dropna())) if name in LEVELS and LEVELS[name].is_dft]
+SOLVENT_LABELS = {"smd": "SMD water (default, as the paper)", "cpcm": "C-PCM water", "none": "gas phase"}
 
 
 def refine_form(selected: pd.DataFrame) -> None:

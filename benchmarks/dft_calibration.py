@@ -1,7 +1,7 @@
 """DFT calibration: B3LYP-D4 (PySCF) single points on the shipped GFN2-xTB geometries, against GFN2-xTB.
 
 Refines HOPO-methyl and CAM-methyl in 1L6W for La, Gd, Lu and Y at the default DFT level (4f in core,
-def2-SVP, C-PCM water), and Gd again with the 4f shell in valence (open shell, high spin), through the same
+def2-SVP, SMD water), and Gd again with the 4f shell in valence (open shell, high spin), through the same
 pipeline as ``reescreen refine`` (a local Dask worker using every core).  The geometries and the xTB energies
 come from the library build store (``data/build-store/``), decompressed into the work folder, which also
 keeps every DFT result: the script resumes where it stopped.
@@ -75,7 +75,7 @@ def report(store, ligands, metals, ctype: str) -> dict:
     from core.storage.results import levels_side_by_side
 
     incore, open_shell = dft_level(), dft_level(open_shell=True)
-    rows, costs = [], []
+    rows, costs, points = [], [], []
     for level in (incore, open_shell):
         for ligand in ligands:
             df = levels_side_by_side(store, FAST, level, [ligand.smiles], metals if level is incore else ["Gd"],
@@ -90,11 +90,14 @@ def report(store, ligands, metals, ctype: str) -> dict:
             extra = row.data.get("extra", {}) if row.data else {}
             what = {Kind.COMPLEX: f"{row.get('metal')} {row.get('ctype')}", Kind.LIGAND: "free ligand",
                     Kind.WATER: "water", Kind.ION: f"{row.get('metal')}3+"}.get(row.kind, row.kind)
+            points.append({"kind": str(row.kind), "ligand": row.get("ligand", ""), "metal": row.get("metal", ""),
+                           "ctype": row.get("ctype", ""), "level": level.name, "status": row.status,
+                           "energy_kcal": row.get("energy_kcal"), "charge": row.get("total_charge", 0)})
             costs.append({"level": level.name, "what": what, "ligand": row.get("ligand", ""), "atoms": row.natoms,
                           "n_basis": extra.get("n_basis"), "cpu_s": extra.get("cpu_s"),
                           "wall_s": row.get("wall_s"), "scf_cycles": extra.get("scf_cycles"),
                           "status": row.status, "worker_peak_rss_mb": extra.get("peak_rss_mb")})
-    return {"rows": rows, "costs": costs}
+    return {"rows": rows, "costs": costs, "single_points": points}
 
 
 def _f(v) -> str:
@@ -102,7 +105,7 @@ def _f(v) -> str:
 
 
 def print_report(result: dict, ctype: str) -> None:
-    print(f"\nDFT (B3LYP-D4/def2-SVP, C-PCM water, single points on GFN2-xTB/ALPB geometries) against GFN2-xTB/ALPB, "
+    print(f"\nDFT (B3LYP-D4/def2-SVP, SMD water, single points on GFN2-xTB/ALPB geometries) against GFN2-xTB/ALPB, "
           f"{ctype}, kcal/mol")
     print(f"{'ligand':<12} {'metal':<6} {'4f':<9} {'E_bind xTB':>10} {'E_bind DFT':>10} {'E_exch xTB':>10} "
           f"{'E_exch DFT':>10}")

@@ -2,11 +2,11 @@
 
 Each system runs in a fresh process (so its peak resident memory is its own), on the shipped GFN2-xTB
 geometries of HOPO-methyl from the library build store, at the default refinement level (4f in core,
-def2-SVP, C-PCM water) unless the system's name says open shell.  The measurements are merged into
+def2-SVP, SMD water) unless the system's name says open shell (``-open``) or C-PCM (``-cpcm``).  The measurements are merged into
 ``data/dft_costs.json``, which ``reescreen refine`` fits its CPU-time estimate to; systems already measured
 are skipped (``--again`` remeasures them).  Run it on an idle machine.
 
-    python benchmarks/dft_cost.py [--systems water,La3+,aqua-La,aqua-La-smd,ligand,La-1L6W,Gd-1L6W-open,La-2L4W,La-4L]
+    python benchmarks/dft_cost.py [--systems water,La3+,aqua-La,aqua-La-cpcm,ligand,La-1L6W,La-1L6W-cpcm,Gd-1L6W-open,La-2L4W]
 """
 from __future__ import annotations
 
@@ -51,8 +51,8 @@ def system(name: str):
 
     store = Store(store_path())
     ligand = library_ligand("HOPO", "methyl").smiles
-    level = dft_level(open_shell="-open" in name, solvent="smd" if "-smd" in name else "cpcm")
-    base = name.replace("-open", "").replace("-smd", "")
+    level = dft_level(open_shell="-open" in name, solvent="cpcm" if "-cpcm" in name else "smd")
+    base = name.replace("-open", "").replace("-cpcm", "")
     if base == "water":
         row = store.get(Kind.WATER, FAST)
     elif base.endswith("3+"):

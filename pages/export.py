@@ -6,7 +6,7 @@ from app.state import current_ligand, get_store, results_table
 from core.chemistry.constants import ENERGY_UNITS
 from core.storage.records import OK
 from core.storage.results import (E_BIND, E_EXCHANGE, RANK, ROW_ID, export_table, extxyz_text, frames_for_rows,
-                                  levels_in, rank_ligands, refined_side_by_side, refined_two_level_frames,
+                                  dft_levels_in, levels_in, rank_ligands, refined_side_by_side, refined_two_level_frames,
                                   results_csv, results_metadata_csv)
 
 st.title("Export a shortlist")
@@ -44,7 +44,7 @@ if not chosen.empty:
     c3.download_button("Download extended XYZ", extxyz_text(frames), file_name="reescreen-shortlist.extxyz",
                        mime="chemical/x-xyz", key="export_xyz")
 
-refined = refined_side_by_side(get_store())
+refined = refined_side_by_side(get_store()) if dft_levels_in(df) else df.iloc[0:0]
 if not refined.empty:
     st.subheader("DFT-refined complexes, both levels")
     st.caption(f"{len(refined)} complexes with B3LYP-D4 single points on their screening-level geometries: E_bind and "

@@ -35,8 +35,9 @@ def add_parser(sub) -> None:
     s.add_argument("--open-shell", action="store_true",
                    help="Ce-Yb with 4f in valence, high-spin UKS (the paper's setup; 2-3x the cost)")
     s.add_argument("--diffuse", action="store_true", help="def2-SVPD on ligand and water atoms (default def2-SVP)")
-    s.add_argument("--solvent", default="cpcm", choices=SOLVENTS,
-                   help="implicit water: cpcm (default), smd (slower, see the README), none (gas phase)")
+    s.add_argument("--solvent", default="smd", choices=SOLVENTS,
+                   help="implicit water: smd (default, the paper's model), cpcm (C-PCM, a little cheaper), "
+                        "none (gas phase)")
     s.add_argument("--estimate", action="store_true", help="print what would run and its estimated cost, then stop")
     s.add_argument("--retry-failed", action="store_true", help="recompute stored failures too")
     s.add_argument("--scheduler", help="Dask scheduler tcp://HOST:PORT (default $REESCREEN_SCHEDULER, else one "

@@ -7,7 +7,7 @@ from core.levels.base import Attempt, LevelError, LevelOfTheory, LevelResult
 from core.levels.dft import SOLVENTS, DFTLevel, DFTOptions
 from core.levels.xtb import ARCHITECTOR_RELAXATION, GFN2_XTB_ALPB
 
-#: The refinement level a shortlist gets unless asked otherwise (4f in core, def2-SVP, C-PCM water).
+#: The refinement level a shortlist gets unless asked otherwise (4f in core, def2-SVP, SMD water).
 DEFAULT_DFT = DFTLevel()
 #: Every level reescreen can compute, by stored name.
 LEVELS: dict[str, LevelOfTheory] = {GFN2_XTB_ALPB.name: GFN2_XTB_ALPB}
@@ -19,7 +19,7 @@ for _options in (DFTOptions(open_shell=o, diffuse=d, solvent=s)
 DEFAULT_LEVEL: LevelOfTheory = GFN2_XTB_ALPB
 
 
-def dft_level(open_shell: bool = False, diffuse: bool = False, solvent: str = "cpcm") -> DFTLevel:
+def dft_level(open_shell: bool = False, diffuse: bool = False, solvent: str = "smd") -> DFTLevel:
     """The registered DFT level with these options."""
     return LEVELS[DFTLevel(DFTOptions(open_shell=open_shell, diffuse=diffuse, solvent=solvent)).name]
 

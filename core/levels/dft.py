@@ -10,7 +10,8 @@ What is computed (one :class:`DFTLevel` per variant; every option is part of the
   lanthanide closed shell at a cost that does not depend on the metal.  This departs from the paper, which
   keeps the 4f shell in valence (open shell); ``open_shell=True`` runs that version for Ce–Yb (def2-TZVP,
   28-electron small-core ECP, high-spin UKS with the multiplicity of the free Ln³⁺) for validation.
-* **Solvent**: implicit water.  ``cpcm`` (default) or ``smd`` on a Lebedev-17 surface, or ``none``.
+* **Solvent**: implicit water.  ``smd`` (default, the paper's model) or ``cpcm`` on a Lebedev-17 surface, or
+  ``none``.  At Lebedev 17, SMD cost 17 % more than C-PCM on [La(H2O)8]3+ (``benchmarks/dft_cost.py``).
 * Basis sets and ECPs come from basis-set-exchange: PySCF's own ``def2-tzvp`` ECP has no entry for Ce–Lu
   and would run those metals all-electron with an ECP-adapted basis.
 
@@ -36,7 +37,7 @@ UNPAIRED_4F = {"Ce": 1, "Pr": 2, "Nd": 3, "Pm": 4, "Sm": 5, "Eu": 6, "Gd": 7, "T
 METALS = CLOSED_SHELL_METALS | set(UNPAIRED_4F)
 #: Dielectric constant of water (the value SMD and PySCF use at 298 K).
 WATER_EPSILON = 78.3553
-SOLVENTS = ("cpcm", "smd", "none")
+SOLVENTS = ("smd", "cpcm", "none")
 #: Lebedev order of the solvent surface: PySCF's default (29) made La(L)(H2O)6 reach 9 GB before its first
 #: Fock build on the 2-core machine (dft-notes.md); 17 keeps the surface-charge integrals affordable.
 LEBEDEV_ORDER = 17
@@ -52,7 +53,7 @@ class DFTOptions:
 
     open_shell: bool = False
     diffuse: bool = False
-    solvent: str = "cpcm"
+    solvent: str = "smd"
     #: Test-only shortcut: every atom in one small basis (e.g. ``def2-SVP`` on the metal too).  Named in the
     #: level so such numbers never mix with real ones.
     metal_basis: str = "def2-TZVP"
@@ -78,7 +79,7 @@ class DFTLevel(LevelOfTheory):
         solvent = {"cpcm": "CPCM(water)", "smd": "SMD(water)", "none": "gas phase"}[options.solvent]
         self.name = f"B3LYP-D4/{ligand_basis}({f_shell}{metal})/{solvent}//{GFN2_XTB_ALPB.name}"
         self.slug = "b3lyp-d4-" + ("open" if options.open_shell else "incore") + ("-svpd" if options.diffuse else "") \
-            + ("" if options.solvent == "cpcm" else f"-{options.solvent}")
+            + ("" if options.solvent == "smd" else f"-{options.solvent}")
         self.method = "B3LYP-D4"
         self.caveat = ("Single points on GFN2-xTB/ALPB geometries. " + (
             "Ce–Yb are open shell (4f in valence, high spin), as in the paper." if options.open_shell else
@@ -299,30 +300,45 @@ def d4_energy(atoms, charge: int) -> float:
     return float(model.get_dispersion(DampingParam(method="b3lyp"), grad=False)["energy"])
 
 
+@lru_cache(maxsize=64)
+def ion_density(level: DFTLevel, metal: str, spin: int) -> np.ndarray:
+    """Converged gas-phase density of the bare M³⁺ (2S = ``spin``) in ``level``'s basis and ECP: the metal
+    block of every initial guess.  PySCF's ``minao`` guess is tried first; it fails with the 4f-in-core
+    ECPs (``LinAlgError``), and then the core-Hamiltonian guess starts the ion instead."""
+    from pyscf import dft, gto
+
+    basis, ecp = level.basis_and_ecp([metal])
+    ion = gto.M(atom=[(metal, (0.0, 0.0, 0.0))], basis=basis, ecp=ecp, charge=3, spin=spin, verbose=0)
+    mf = dft.UKS(ion) if spin else dft.RKS(ion)
+    mf.xc = "b3lyp5"
+    mf.max_cycle = 150
+    try:
+        guess = mf.get_init_guess(key="minao")
+    except (np.linalg.LinAlgError, ValueError, KeyError):
+        guess = mf.get_init_guess(key="1e")
+    mf.kernel(dm0=guess)
+    return np.asarray(mf.make_rdm1())
+
+
 def initial_guess(level: DFTLevel, mol, atoms, charge: int, multiplicity: int):
     """A superposition of the metal ion's converged density and PySCF's ``minao`` guess for everything else.
 
     The 4f-in-core ECPs make PySCF's atomic guesses fail (``LinAlgError``), so the metal's block comes from a
-    seconds-long SCF of the bare M³⁺ in the same basis; the rest of the system (ligands and waters) takes the
-    ``minao`` guess.  Systems without a metal (free ligand, water) use ``minao`` directly.
+    gas-phase SCF of the bare M³⁺ in the same basis (:func:`ion_density`, once per process); the rest of the
+    system (ligands and waters) takes the ``minao`` guess.  Systems without a metal (free ligand, water)
+    use ``minao`` directly; the bare ion starts from its own gas-phase density.
     """
-    from pyscf import dft, gto, scf
+    from pyscf import gto, scf
 
     symbols = atoms.get_chemical_symbols()
     metals = [i for i, s in enumerate(symbols) if s in METALS]
     if not metals:
         return None
-    if len(symbols) == 1:
-        return scf.hf.init_guess_by_1e(mol) if multiplicity == 1 else scf.uhf.init_guess_by_1e(mol)
     m = metals[0]
     ion_spin = multiplicity - 1
-    ion = gto.M(atom=[(symbols[m], (0.0, 0.0, 0.0))], basis={symbols[m]: mol._basis[symbols[m]]},
-                ecp={k: v for k, v in mol._ecp.items() if k == symbols[m]}, charge=3, spin=ion_spin,
-                verbose=0)
-    ion_mf = dft.UKS(ion) if ion_spin else dft.RKS(ion)
-    ion_mf.xc = "b3lyp5"
-    ion_mf.kernel(dm0=scf.hf.init_guess_by_1e(ion) if not ion_spin else None)
-    dm_ion = ion_mf.make_rdm1()
+    dm_ion = ion_density(level, symbols[m], ion_spin)
+    if len(symbols) == 1:
+        return dm_ion
     rest_atoms = [(s, tuple(map(float, p))) for i, (s, p) in enumerate(zip(symbols, atoms.positions)) if i != m]
     rest = gto.M(atom=rest_atoms, unit="Angstrom", basis={k: v for k, v in mol._basis.items() if k in
                                                          {s for i, s in enumerate(symbols) if i != m}},

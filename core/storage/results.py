@@ -351,12 +351,16 @@ def write_two_level_frames(store: Store, settings: ScreeningSettings, high, path
     return len(found)
 
 
-def refined_levels(store: Store) -> list:
-    """The DFT levels (level objects) that hold complex results in ``store``."""
+def dft_levels_in(df: pd.DataFrame) -> list:
+    """The DFT levels (level objects) that have rows in a results table."""
     from core.levels import LEVELS
 
-    df = results_frame(store)
     return [LEVELS[n] for n in sorted(set(df[LEVEL].dropna())) if n in LEVELS and LEVELS[n].is_dft]
+
+
+def refined_levels(store: Store) -> list:
+    """The DFT levels (level objects) that hold complex results in ``store``."""
+    return dft_levels_in(results_frame(store))
 
 
 def refined_side_by_side(store: Store) -> pd.DataFrame:
