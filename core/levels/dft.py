@@ -41,6 +41,8 @@ SOLVENTS = ("smd", "cpcm", "none")
 #: Lebedev order of the solvent surface: PySCF's default (29) made La(L)(H2O)6 reach 9 GB before its first
 #: Fock build on the 2-core machine (dft-notes.md); 17 keeps the surface-charge integrals affordable.
 LEBEDEV_ORDER = 17
+#: Damped, level-shifted gas-phase cycles before the SCF proper (see :meth:`PySCFCalculator.calculate`).
+PRECONVERGE_CYCLES = 12
 #: Memory PySCF may use per calculation (MB); ``$REESCREEN_DFT_MEMORY_MB`` overrides.
 DEFAULT_MEMORY_MB = 6000
 THREADS_ENV = "REESCREEN_DFT_THREADS"
@@ -219,10 +221,19 @@ class PySCFCalculator(Calculator):
         lib.num_threads(_threads())
         mol = self.build_mole(self.atoms)
         guess = initial_guess(self.level, mol, self.atoms, self.charge, self.multiplicity)
-        gas_h, cycles = None, 0
+        cycles = 0
+        if len(self.atoms) > 1:
+            # a few damped, level-shifted gas-phase cycles first: from a superposition guess, plain DIIS ran
+            # away (to +800 Eh) on Lu(HOPO-methyl)(H2O)6, whose 4f levels lie among the ligand's lone pairs
+            pre = self.scf_object(mol, solvated=False, aids=False)
+            pre.level_shift, pre.damp, pre.diis_start_cycle = 0.5, 0.5, 4
+            pre.max_cycle, pre.conv_tol = PRECONVERGE_CYCLES, 1e-5
+            cycles += _kernel(pre, guess)[1]
+            guess = pre.make_rdm1()
+        gas_h = None
         if self.level.options.solvent != "none":
-            # gas-phase SCF first: its cycles cost a third of a solvated one, and its density starts the
-            # solvated SCF a few cycles from convergence
+            # then to convergence in the gas phase, whose cycles cost less than solvated ones; its density
+            # starts the solvated SCF a few cycles from convergence
             gas = self.scf_object(mol, solvated=False)
             gas_h, n = _kernel(gas, guess)
             cycles += n
@@ -250,9 +261,9 @@ class PySCFCalculator(Calculator):
                      basis=basis, ecp=ecp, charge=self.charge, spin=self.multiplicity - 1, verbose=0,
                      max_memory=memory)
 
-    def scf_object(self, mol, solvated: bool = True):
+    def scf_object(self, mol, solvated: bool = True, aids: bool = True):
         """The SCF object: (U)KS B3LYP5 with density fitting, in the level's solvent unless ``solvated`` is
-        False, with this attempt's convergence aids."""
+        False, with this attempt's convergence aids unless ``aids`` is False."""
         from pyscf import dft
 
         mf = (dft.UKS(mol) if self.multiplicity > 1 else dft.RKS(mol))
@@ -270,7 +281,7 @@ class PySCFCalculator(Calculator):
             mf.with_solvent.solvent = "water"
         if solvent != "none":
             mf.with_solvent.lebedev_order = LEBEDEV_ORDER
-        scf = self.attempt_options.get("scf", "diis")
+        scf = self.attempt_options.get("scf", "diis") if aids else "diis"
         if scf == "shift":
             mf.level_shift, mf.damp = 0.3, 0.5
         if gpu_available():
