@@ -81,6 +81,8 @@ def report(store, ligands, metals, ctype: str) -> dict:
             df = levels_side_by_side(store, FAST, level, [ligand.smiles], metals if level is incore else ["Gd"],
                                      [ctype])
             for rec in df.to_dict("records"):
+                if level is open_shell and rec["DFT status"] == "not refined":
+                    continue
                 vals = [v for k, v in rec.items() if k.startswith("E_")]
                 rows.append({"ligand": ligand.name, "metal": rec["metal"], "type": rec["type"],
                              "dft_level": level.name, "E_bind_xtb": vals[0], "E_bind_dft": vals[1],
