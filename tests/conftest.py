@@ -20,6 +20,15 @@ BIN = Path(sys.executable).parent
 DATA = ROOT / "data" / "dataset"
 
 
+@pytest.fixture(autouse=True)
+def _main_module_restored():
+    """AppTest runs page scripts as ``__main__``, and a Dask worker spawned by a later test re-runs the
+    parent's ``__main__`` file: every test leaves ``__main__`` as it found it."""
+    main = sys.modules.get("__main__")
+    yield
+    sys.modules["__main__"] = main
+
+
 @pytest.fixture(scope="session")
 def hopo_methyl():
     from core.chemistry.ligands import library_ligand
