@@ -79,6 +79,7 @@ def measure_one(name: str) -> dict:
             "cpu_s": round(time.process_time() - cpu0, 1), "wall_s": round(time.perf_counter() - wall0, 1),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0),
             "scf_cycles": result.details.get("scf_cycles"), "attempt": result.attempt.label,
+            "energy_kcal": round(result.energy, 5),
             "threads": int(os.environ.get("REESCREEN_DFT_THREADS") or len(os.sched_getaffinity(0)))}
 
 

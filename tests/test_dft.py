@@ -300,3 +300,30 @@ def test_results_page_switches_levels_and_shows_both_side_by_side(refined_store,
     assert not at.exception
     caption = " ".join(c.value for c in at.caption)
     assert f"All energies {DEFAULT_DFT.name}" in caption and "Refine" not in " ".join(e.label for e in at.expander)
+
+
+def test_kept_cavity_integrals_give_pyscfs_own_surface_potential_and_reaction_field(monkeypatch):
+    """The SMD/PCM surface integrals kept between SCF cycles, all of them or only what a tight memory budget
+    allows (the rest recomputed), reproduce PySCF's per-cycle recomputation."""
+    from pyscf import dft, gto, lib
+    from pyscf.solvent import pcm
+
+    from core.levels import surface_integrals
+
+    mol = gto.M(atom=[(s, tuple(p)) for s, p in zip(*(lambda a: (a.get_chemical_symbols(), a.positions))(
+        la_diaqua()))], basis="def2-svp", ecp="def2-svp", charge=3, verbose=0)
+    dm = dft.RKS(mol).get_init_guess(key="minao")
+    two_and_a_half_blocks_mb = 2.5 * mol.nao * (mol.nao + 1) // 2 * 64 * 8 / 1e6
+    tight = two_and_a_half_blocks_mb / (mol.max_memory - lib.current_memory()[0])
+    for share, kept in ((0.5, "all"), (tight, "some")):
+        monkeypatch.setattr(surface_integrals, "CACHE_SHARE", share)
+        monkeypatch.setattr(surface_integrals, "BLOCK_POINTS", 64)
+        mf = surface_integrals.keep_surface_integrals(dft.RKS(mol, xc="b3lyp5").SMD())
+        solvent = mf.with_solvent
+        solvent.lebedev_order = 17
+        solvent.build()
+        v = solvent._get_v(dm[None])
+        assert np.allclose(v, pcm.PCM._get_v(solvent, dm[None]), atol=1e-10)
+        assert np.allclose(solvent._get_vmat(v), pcm.PCM._get_vmat(solvent, v), atol=1e-10)
+        n_kept = sum(block[2] is not None for block in solvent._kept_blocks)
+        assert n_kept == (len(solvent._kept_blocks) if kept == "all" else 2)

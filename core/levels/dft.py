@@ -47,6 +47,8 @@ PRECONVERGE_CYCLES = 12
 DEFAULT_MEMORY_MB = 6000
 THREADS_ENV = "REESCREEN_DFT_THREADS"
 MEMORY_ENV = "REESCREEN_DFT_MEMORY_MB"
+#: PySCF grid level of the guess stages (the final SCF uses PySCF's default, 3).
+GUESS_GRID_LEVEL = 1
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,8 @@ def gpu_available() -> bool:
 from ase.calculators.calculator import Calculator, CalculationFailed, all_changes  # noqa: E402
 from ase.units import Bohr, Hartree  # noqa: E402
 
+from core.levels.surface_integrals import keep_surface_integrals  # noqa: E402
+
 
 class PySCFCalculator(Calculator):
     """An ASE calculator for a :class:`DFTLevel` single point (energy only, eV as ASE expects).
@@ -207,7 +211,7 @@ class PySCFCalculator(Calculator):
     """
 
     implemented_properties = ["energy"]
-    detail_keys = ("scf_cycles", "n_basis", "dispersion_eV", "gas_phase_eV", "device")
+    detail_keys = ("scf_cycles", "n_basis", "dispersion_eV", "device")
 
     def __init__(self, level: DFTLevel, charge: int, multiplicity: int, attempt_options: dict, **kwargs):
         super().__init__(**kwargs)
@@ -221,25 +225,30 @@ class PySCFCalculator(Calculator):
         lib.num_threads(_threads())
         mol = self.build_mole(self.atoms)
         guess = initial_guess(self.level, mol, self.atoms, self.charge, self.multiplicity)
+        # the guess stages only shape the density handed on to the SCF that counts, so they integrate the
+        # functional on a coarse grid (the exchange-correlation quadrature is ~70 % of a cycle) and share
+        # one density-fitting tensor with it; the final SCF converges on the level's own grid
+        coarse = _coarse_grids(mol)
+        shared_df = None
         cycles = 0
         if len(self.atoms) > 1:
             # a few damped, level-shifted gas-phase cycles first: from a superposition guess, plain DIIS ran
             # away (to +800 Eh) on Lu(HOPO-methyl)(H2O)6, whose 4f levels lie among the ligand's lone pairs
-            pre = self.scf_object(mol, solvated=False, aids=False)
+            pre = self.scf_object(mol, solvated=False, aids=False, grids=coarse)
             pre.level_shift, pre.damp, pre.diis_start_cycle = 0.5, 0.5, 4
             pre.max_cycle, pre.conv_tol = PRECONVERGE_CYCLES, 1e-5
             cycles += _kernel(pre, guess)[1]
-            guess = pre.make_rdm1()
-        gas_h = None
+            guess, shared_df = pre.make_rdm1(), _df_of(pre)
         if self.level.options.solvent != "none":
             # then to convergence in the gas phase, whose cycles cost less than solvated ones; its density
             # starts the solvated SCF a few cycles from convergence
-            gas = self.scf_object(mol, solvated=False)
-            gas_h, n = _kernel(gas, guess)
+            gas = self.scf_object(mol, solvated=False, grids=coarse, with_df=shared_df)
+            n = _kernel(gas, guess)[1]
             cycles += n
             if gas.converged:
                 guess = gas.make_rdm1()
-        mf = self.scf_object(mol)
+            shared_df = shared_df or _df_of(gas)
+        mf = self.scf_object(mol, with_df=shared_df)
         energy_h, n = _kernel(mf, guess)
         cycles += n
         if not mf.converged:
@@ -248,8 +257,6 @@ class PySCFCalculator(Calculator):
         self.results = {"energy": (energy_h + dispersion_h) * Hartree, "scf_cycles": cycles,
                         "n_basis": int(mol.nao), "dispersion_eV": dispersion_h * Hartree,
                         "device": "gpu" if gpu_available() else "cpu"}
-        if gas_h is not None:
-            self.results["gas_phase_eV"] = (gas_h + dispersion_h) * Hartree
 
     def build_mole(self, atoms):
         from pyscf import gto
@@ -261,9 +268,10 @@ class PySCFCalculator(Calculator):
                      basis=basis, ecp=ecp, charge=self.charge, spin=self.multiplicity - 1, verbose=0,
                      max_memory=memory)
 
-    def scf_object(self, mol, solvated: bool = True, aids: bool = True):
+    def scf_object(self, mol, solvated: bool = True, aids: bool = True, grids=None, with_df=None):
         """The SCF object: (U)KS B3LYP5 with density fitting, in the level's solvent unless ``solvated`` is
-        False, with this attempt's convergence aids unless ``aids`` is False."""
+        False, with this attempt's convergence aids unless ``aids`` is False; on ``grids`` and with the
+        density-fitting object ``with_df`` when given (CPU only: on the GPU each object makes its own)."""
         from pyscf import dft
 
         mf = (dft.UKS(mol) if self.multiplicity > 1 else dft.RKS(mol))
@@ -271,6 +279,11 @@ class PySCFCalculator(Calculator):
         mf.conv_tol = 1e-8
         mf.max_cycle = int(self.attempt_options.get("max_cycle", 100))
         mf = mf.density_fit(auxbasis={el: jk_fitting_basis(el) for el in set(mol.elements)})
+        if not gpu_available():
+            if grids is not None:
+                mf.grids = grids
+            if with_df is not None:
+                mf.with_df = with_df
         solvent = self.level.options.solvent if solvated else "none"
         if solvent == "cpcm":
             mf = mf.PCM()
@@ -281,6 +294,8 @@ class PySCFCalculator(Calculator):
             mf.with_solvent.solvent = "water"
         if solvent != "none":
             mf.with_solvent.lebedev_order = LEBEDEV_ORDER
+            if not gpu_available():
+                keep_surface_integrals(mf)
         scf = self.attempt_options.get("scf", "diis") if aids else "diis"
         if scf == "shift":
             mf.level_shift, mf.damp = 0.3, 0.5
@@ -289,6 +304,21 @@ class PySCFCalculator(Calculator):
         if scf == "newton":
             mf = mf.newton()
         return mf
+
+
+def _coarse_grids(mol):
+    """A coarse integration grid (PySCF level ``GUESS_GRID_LEVEL``; the final SCF keeps the default, 3) for
+    the guess stages."""
+    from pyscf.dft import gen_grid
+
+    grids = gen_grid.Grids(mol)
+    grids.level = GUESS_GRID_LEVEL
+    return grids
+
+
+def _df_of(mf):
+    """The density-fitting object of an SCF object (None on the GPU, where nothing is shared)."""
+    return None if gpu_available() else getattr(mf, "with_df", None)
 
 
 def _kernel(mf, guess) -> tuple[float, int]:
