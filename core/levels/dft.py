@@ -47,6 +47,11 @@ PRECONVERGE_CYCLES = 12
 DEFAULT_MEMORY_MB = 6000
 THREADS_ENV = "REESCREEN_DFT_THREADS"
 MEMORY_ENV = "REESCREEN_DFT_MEMORY_MB"
+#: Most cycles of the gas-phase stage: only a guess, so a stage that has not converged by then hands on what
+#: it has (or the pre-cycles' density, if it ran away) instead of spending the solvated SCF's cycles.
+GAS_STAGE_MAX_CYCLES = 40
+#: Level shift (Hartree) of every open-shell SCF stage (see :meth:`PySCFCalculator.scf_object`).
+OPEN_SHELL_LEVEL_SHIFT = 0.3
 #: PySCF grid level of the guess stages (the final SCF uses PySCF's default, 3).
 GUESS_GRID_LEVEL = 1
 
@@ -229,7 +234,7 @@ class PySCFCalculator(Calculator):
         # functional on a coarse grid (the exchange-correlation quadrature is ~70 % of a cycle) and share
         # one density-fitting tensor with it; the final SCF converges on the level's own grid
         coarse = _coarse_grids(mol)
-        shared_df = None
+        shared_df, pre_h = None, float("inf")
         cycles = 0
         if len(self.atoms) > 1:
             # a few damped, level-shifted gas-phase cycles first: from a superposition guess, plain DIIS ran
@@ -237,15 +242,17 @@ class PySCFCalculator(Calculator):
             pre = self.scf_object(mol, solvated=False, aids=False, grids=coarse)
             pre.level_shift, pre.damp, pre.diis_start_cycle = 0.5, 0.5, 4
             pre.max_cycle, pre.conv_tol = PRECONVERGE_CYCLES, 1e-5
-            cycles += _kernel(pre, guess)[1]
+            pre_h, n = _kernel(pre, guess)
+            cycles += n
             guess, shared_df = pre.make_rdm1(), _df_of(pre)
         if self.level.options.solvent != "none":
             # then to convergence in the gas phase, whose cycles cost less than solvated ones; its density
             # starts the solvated SCF a few cycles from convergence
             gas = self.scf_object(mol, solvated=False, grids=coarse, with_df=shared_df)
-            n = _kernel(gas, guess)[1]
+            gas.max_cycle = min(gas.max_cycle, GAS_STAGE_MAX_CYCLES)
+            gas_h, n = _kernel(gas, guess)
             cycles += n
-            if gas.converged:
+            if gas.converged or gas_h < pre_h:
                 guess = gas.make_rdm1()
             shared_df = shared_df or _df_of(gas)
         mf = self.scf_object(mol, with_df=shared_df)
@@ -299,6 +306,11 @@ class PySCFCalculator(Calculator):
         scf = self.attempt_options.get("scf", "diis") if aids else "diis"
         if scf == "shift":
             mf.level_shift, mf.damp = 0.3, 0.5
+        elif self.multiplicity > 1:
+            # high-spin 4f^n: undamped DIIS swapped occupied and empty 4f spin-orbitals and ran away (to
+            # +1,356 Eh on Gd(HOPO-methyl)(H2O)6 after 63 gas-phase cycles); a level shift keeps the occupied
+            # 4f below the empty ones and leaves the converged energy unchanged
+            mf.level_shift = OPEN_SHELL_LEVEL_SHIFT
         if gpu_available():
             mf = mf.to_gpu()
         if scf == "newton":

@@ -304,10 +304,13 @@ def run_refinement(plan: RefinePlan, store: Store, client, progress: Callable[[R
     state = RefineProgress(total=len(plan.todo))
     summary = RefineSummary(plan.level.name, computed=0, failed=0, stored=plan.stored)
     futures = {}
-    for point in [p for p in plan.todo if p.copy_from_row is not None]:
+    copies = [p for p in plan.todo if p.copy_from_row is not None]
+    for point in copies:
         store.save(copied_single_point(store, point, plan.level), high, {"geometry_level": plan.settings.level})
         summary.computed += 1
         state.done += 1
+    if copies:
+        state.last = f"{', '.join(p.label for p in copies)}: reused (the same calculation is stored)"
     for point in [p for p in plan.todo if p.copy_from_row is None]:
         atoms = store.row(point.source_row).toatoms() if point.kind != Kind.ION else _atoms_of([point.metal])
         atoms.calc = None
