@@ -236,19 +236,23 @@ class PySCFCalculator(Calculator):
         coarse = _coarse_grids(mol)
         shared_df, pre_h = None, float("inf")
         cycles = 0
+        # open shell: the guess stages run in the solvent too.  In the gas phase the 2+ Gd(HOPO-methyl)(H2O)6
+        # with 4f in valence ran away from every guess (+1,700 Eh within 5 damped, level-shifted cycles:
+        # ligand electrons pouring into the metal's 4f/5d); in SMD water it descends from the first cycle
+        guess_in_solvent = self.multiplicity > 1
         if len(self.atoms) > 1:
             # a few damped, level-shifted gas-phase cycles first: from a superposition guess, plain DIIS ran
             # away (to +800 Eh) on Lu(HOPO-methyl)(H2O)6, whose 4f levels lie among the ligand's lone pairs
-            pre = self.scf_object(mol, solvated=False, aids=False, grids=coarse)
+            pre = self.scf_object(mol, solvated=guess_in_solvent, aids=False, grids=coarse)
             pre.level_shift, pre.damp, pre.diis_start_cycle = 0.5, 0.5, 4
             pre.max_cycle, pre.conv_tol = PRECONVERGE_CYCLES, 1e-5
             pre_h, n = _kernel(pre, guess)
             cycles += n
             guess, shared_df = pre.make_rdm1(), _df_of(pre)
         if self.level.options.solvent != "none":
-            # then to convergence in the gas phase, whose cycles cost less than solvated ones; its density
-            # starts the solvated SCF a few cycles from convergence
-            gas = self.scf_object(mol, solvated=False, grids=coarse, with_df=shared_df)
+            # then to convergence on the coarse grid (closed shell: in the gas phase, whose cycles cost less
+            # than solvated ones); its density starts the final SCF a few cycles from convergence
+            gas = self.scf_object(mol, solvated=guess_in_solvent, grids=coarse, with_df=shared_df)
             gas.max_cycle = min(gas.max_cycle, GAS_STAGE_MAX_CYCLES)
             gas_h, n = _kernel(gas, guess)
             cycles += n
