@@ -12,8 +12,13 @@ difference, the La → Lu trend of E_exchange at both levels, where the paper's 
 ``benchmarks/dft_calibration.json`` (the numbers) and the two-level frames for Δ-ML to
 ``data/dft/two-level-calibration.extxyz`` (``reescreen train configs/allegro-delta-binding.yaml --data …``).
 
+Open-shell points report the state they converged to (⟨S²⟩, spin and f populations on the metal; see
+``core.levels.dft.open_shell_state``).  Points stored before that was recorded are recomputed once with
+``--state-check`` (the same calculation; the energy must agree with the stored one), and their states kept in
+``benchmarks/dft_open_shell_state.json``.
+
     python benchmarks/dft_calibration.py [--work runs/dft-calibration] [--ligands HOPO-methyl,CAM-methyl]
-                                         [--metals La,Gd,Lu,Y] [--report-only]
+                                         [--metals La,Gd,Lu,Y] [--report-only] [--state-check ions|all]
 """
 from __future__ import annotations
 
@@ -28,6 +33,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT_JSON = ROOT / "benchmarks" / "dft_calibration.json"
+STATE_JSON = ROOT / "benchmarks" / "dft_open_shell_state.json"
+STATE_KEYS = ("s_squared", "metal_spin", "metal_f_alpha", "metal_f_beta")
 TWO_LEVEL = ROOT / "data" / "dft" / "two-level-calibration.extxyz"
 PAPER_E_BIND = (-300.0, -230.0)
 
@@ -94,12 +101,52 @@ def report(store, ligands, metals, ctype: str) -> dict:
                     Kind.WATER: "water", Kind.ION: f"{row.get('metal')}3+"}.get(row.kind, row.kind)
             points.append({"kind": str(row.kind), "ligand": row.get("ligand", ""), "metal": row.get("metal", ""),
                            "ctype": row.get("ctype", ""), "level": level.name, "status": row.status,
-                           "energy_kcal": row.get("energy_kcal"), "charge": row.get("total_charge", 0)})
+                           "energy_kcal": row.get("energy_kcal"), "charge": row.get("total_charge", 0),
+                           **({"what": what, **state_of(row, extra)} if level is open_shell else {})})
             costs.append({"level": level.name, "what": what, "ligand": row.get("ligand", ""), "atoms": row.natoms,
                           "n_basis": extra.get("n_basis"), "cpu_s": extra.get("cpu_s"),
                           "wall_s": row.get("wall_s"), "scf_cycles": extra.get("scf_cycles"),
                           "status": row.status, "worker_peak_rss_mb": extra.get("peak_rss_mb")})
     return {"rows": rows, "costs": costs, "single_points": points}
+
+
+def _state_key(row) -> str:
+    return f"{row.kind}|{row.get('ligand', '')}|{row.get('metal', '')}|{row.get('ctype', '')}"
+
+
+def state_of(row, extra: dict) -> dict:
+    """The open-shell state of a stored point: from its record, or from ``--state-check``'s recomputation."""
+    if all(k in extra for k in STATE_KEYS):
+        return {k: extra[k] for k in STATE_KEYS} | {"state_from": "stored"}
+    checked = json.loads(STATE_JSON.read_text()) if STATE_JSON.exists() else {}
+    return checked.get(_state_key(row), {})
+
+
+def check_states(store, which: str) -> None:
+    """Recompute open-shell points (``which``: ``ions``, the bare and aqua ions; ``all``, complexes too) stored
+    without their state (same level, same geometry) and keep the state
+    in ``STATE_JSON``; the recomputed energy must match the stored one to 0.01 kcal/mol."""
+    from core.levels import dft_level
+    from core.pipeline.settings import FAST
+
+    level = dft_level(open_shell=True)
+    checked = json.loads(STATE_JSON.read_text()) if STATE_JSON.exists() else {}
+    high = FAST.with_changes(level=level.name)
+    # the smallest first: the ion and the aqua ion take minutes, a complex an hour
+    for row in sorted(store.rows(settings_hash=high.fingerprint(), level_of_theory=level.name), key=lambda r: r.natoms):
+        extra = row.data.get("extra", {}) if row.data else {}
+        if row.status != "ok" or not row.get("metal") or _state_key(row) in checked \
+                or (which == "ions" and row.get("ctype") not in ("", "8W")) \
+                or all(k in extra for k in STATE_KEYS) or "same_calculation_as" in extra:
+            continue
+        cpu0 = time.process_time()
+        res = level.single_point(row.toatoms(), row.get("total_charge", 0), FAST)
+        drift = res.energy - row.get("energy_kcal")
+        print(f"  state of {_state_key(row)}: {json.dumps({k: round(res.details[k], 3) for k in STATE_KEYS})}, "
+              f"energy {drift:+.4f} kcal/mol from the stored one, {time.process_time() - cpu0:.0f} CPU-s", flush=True)
+        checked[_state_key(row)] = {k: res.details[k] for k in STATE_KEYS} | {"state_from": "--state-check",
+                                                                            "energy_minus_stored_kcal": round(drift, 5)}
+        STATE_JSON.write_text(json.dumps(checked, indent=1))
 
 
 def _f(v) -> str:
@@ -129,6 +176,12 @@ def print_report(result: dict, ctype: str) -> None:
                     way = "stronger" if b < a else "weaker"
                     print(f"{lig}: E_exchange La -> Lu at {lvl.upper()}: {a:.1f} -> {b:.1f} ({b - a:+.1f}; binds "
                           f"{way} at Lu)")
+    states = [p for p in result["single_points"] if "s_squared" in p]
+    if states:
+        print("\nOpen-shell states (⟨S²⟩; Mulliken spin and f populations on the metal, electrons)")
+        for p in states:
+            print(f"  {p['ligand'] or '-':<12} {p['what']:<10} <S2> {p['s_squared']:6.3f}  metal spin "
+                  f"{p['metal_spin']:6.3f}  f alpha {p['metal_f_alpha']:6.3f}  f beta {p['metal_f_beta']:6.3f}")
     dft_bind = [r["E_bind_dft"] for r in result["rows"] if r["E_bind_dft"] == r["E_bind_dft"]
                 and r["E_bind_dft"] is not None]
     if dft_bind:
@@ -158,6 +211,9 @@ def main() -> None:
     parser.add_argument("--metals", default="La,Gd,Lu,Y")
     parser.add_argument("--type", default="1L6W")
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--state-check", choices=("ions", "all"),
+                        help="recompute open-shell points stored without their state (⟨S²⟩, 4f populations): "
+                             "the bare and aqua ions, or every point")
     args = parser.parse_args()
     from core.chemistry.ligands import library_ligand
     from core.storage.store import Store
@@ -168,6 +224,8 @@ def main() -> None:
     start = time.perf_counter()
     if not args.report_only:
         refine_all(store, ligands, metals, args.type)
+    if args.state_check:
+        check_states(store, args.state_check)
     result = report(store, ligands, metals, args.type)
     result.update(date=str(date.today()), machine=f"{platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores",
                   wall_s_this_run=round(time.perf_counter() - start, 1))

@@ -327,3 +327,14 @@ def test_kept_cavity_integrals_give_pyscfs_own_surface_potential_and_reaction_fi
         assert np.allclose(solvent._get_vmat(v), pcm.PCM._get_vmat(solvent, v), atol=1e-10)
         n_kept = sum(block[2] is not None for block in solvent._kept_blocks)
         assert n_kept == (len(solvent._kept_blocks) if kept == "all" else 2)
+
+
+def test_open_shell_gd_reports_a_clean_high_spin_4f7_state():
+    """Bare Gd³⁺ with 4f in valence: ⟨S²⟩ = S(S+1) = 15.75, seven α and no β f electrons on the metal,
+    seven unpaired electrons there; the record says which state an open-shell point reached."""
+    level = dft_level(open_shell=True, solvent="none")
+    result = level.single_point(Atoms("Gd"), 3, FAST)
+    details = result.details
+    assert abs(details["s_squared"] - 7 / 2 * 9 / 2) < 0.01
+    assert abs(details["metal_spin"] - 7) < 0.01
+    assert abs(details["metal_f_alpha"] - 7) < 0.05 and details["metal_f_beta"] < 0.05

@@ -212,11 +212,13 @@ class PySCFCalculator(Calculator):
 
     Raises :class:`~ase.calculators.calculator.CalculationFailed` when the SCF does not converge, so the
     level's retry policy moves on to its next attempt.  ``self.results`` also holds ``scf_cycles``,
-    ``n_basis``, ``dispersion_eV`` and ``device`` for the record.
+    ``n_basis``, ``dispersion_eV`` and ``device`` for the record, and for an open shell the state it converged
+    to (:func:`open_shell_state`).
     """
 
     implemented_properties = ["energy"]
-    detail_keys = ("scf_cycles", "n_basis", "dispersion_eV", "device")
+    detail_keys = ("scf_cycles", "n_basis", "dispersion_eV", "device", "s_squared", "metal_spin",
+                   "metal_f_alpha", "metal_f_beta")
 
     def __init__(self, level: DFTLevel, charge: int, multiplicity: int, attempt_options: dict, **kwargs):
         super().__init__(**kwargs)
@@ -268,6 +270,8 @@ class PySCFCalculator(Calculator):
         self.results = {"energy": (energy_h + dispersion_h) * Hartree, "scf_cycles": cycles,
                         "n_basis": int(mol.nao), "dispersion_eV": dispersion_h * Hartree,
                         "device": "gpu" if gpu_available() else "cpu"}
+        if self.multiplicity > 1:
+            self.results.update(open_shell_state(mf, self.atoms))
 
     def build_mole(self, atoms):
         from pyscf import gto
@@ -320,6 +324,39 @@ class PySCFCalculator(Calculator):
         if scf == "newton":
             mf = mf.newton()
         return mf
+
+
+def open_shell_state(mf, atoms) -> dict:
+    """Which open-shell state a converged UKS reached: ``s_squared`` (⟨S²⟩; a pure high-spin 4f⁷ is
+    S(S+1) = 15.75), the Mulliken spin population on the metal (``metal_spin``, electrons) and the Mulliken
+    populations of the metal's f functions per spin (``metal_f_alpha``, ``metal_f_beta``, electrons).
+
+    Two points of one metal whose f populations differ (a 4f⁷ ion against a complex whose ligand has given
+    the metal a β 4f electron) are different electronic states, and their energy difference is not a
+    binding energy.
+    """
+    symbols = atoms.get_chemical_symbols()
+    metals = [i for i, s in enumerate(symbols) if s in METALS]
+    s_squared = float(_host(mf.spin_square()[0]))
+    if not metals:
+        return {"s_squared": s_squared}
+    mol = mf.mol
+    on_metal = np.zeros(mol.nao, dtype=bool)
+    f_on_metal = np.zeros(mol.nao, dtype=bool)
+    ao_loc = mol.ao_loc_nr()
+    for shell in range(mol.nbas):
+        if mol.bas_atom(shell) == metals[0]:
+            on_metal[ao_loc[shell]:ao_loc[shell + 1]] = True
+            f_on_metal[ao_loc[shell]:ao_loc[shell + 1]] = mol.bas_angular(shell) == 3
+    overlap = _host(mf.get_ovlp())
+    pop_a, pop_b = (np.einsum("ij,ji->i", _host(dm), overlap) for dm in mf.make_rdm1())
+    return {"s_squared": s_squared, "metal_spin": float((pop_a - pop_b)[on_metal].sum()),
+            "metal_f_alpha": float(pop_a[f_on_metal].sum()), "metal_f_beta": float(pop_b[f_on_metal].sum())}
+
+
+def _host(array) -> np.ndarray:
+    """A NumPy array from a NumPy or CuPy one (gpu4pyscf returns the latter)."""
+    return np.asarray(array.get() if hasattr(array, "get") else array)
 
 
 def _coarse_grids(mol):
