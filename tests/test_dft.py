@@ -338,3 +338,19 @@ def test_open_shell_gd_reports_a_clean_high_spin_4f7_state():
     assert abs(details["s_squared"] - 7 / 2 * 9 / 2) < 0.01
     assert abs(details["metal_spin"] - 7) < 0.01
     assert abs(details["metal_f_alpha"] - 7) < 0.05 and details["metal_f_beta"] < 0.05
+
+
+def test_open_shell_refinement_stores_and_reports_the_state_of_gd(dataset_store_copy, hopo_methyl, client):
+    from core.pipeline.refine import plan_refinement, run_refinement
+    from core.storage.store import Store
+
+    level = DFTLevel(DFTOptions(open_shell=True, metal_basis="def2-SVP", solvent="cpcm"))
+    store = Store(dataset_store_copy)
+    plan = plan_refinement(store, FAST, level, [hopo_methyl.smiles], ["Gd"], ["1L6W"])
+    plan.todo = [p for p in plan.todo if p.kind == Kind.ION]
+    said = []
+    summary = run_refinement(plan, store, client, lambda p: said.append(p.last))
+    assert (summary.computed, summary.failed) == (1, 0)
+    extra = store.get(Kind.ION, FAST.with_changes(level=level.name), metal="Gd").data["extra"]
+    assert abs(extra["s_squared"] - 15.75) < 0.02 and abs(extra["metal_f_alpha"] - 7) < 0.05
+    assert any(f"⟨S²⟩ {extra['s_squared']:.2f}" in s and "metal spin 7.00" in s for s in said), said

@@ -282,6 +282,15 @@ def copied_single_point(store: Store, point: SinglePoint, level: LevelOfTheory) 
                   extra=extra)
 
 
+def _state_note(rec: Record) -> str:
+    """`` (<S²> 15.77, metal spin 7.02)`` for an open-shell point, so a chemist sees which state it reached."""
+    extra = rec.extra or {}
+    if "metal_spin" not in extra:
+        return ""
+    return f" (⟨S²⟩ {extra['s_squared']:.2f}, metal spin {extra['metal_spin']:.2f}, metal f α/β " \
+           f"{extra['metal_f_alpha']:.2f}/{extra['metal_f_beta']:.2f})"
+
+
 def _extra(point: SinglePoint, cpu_s: float) -> dict:
     return {"geometry_row": point.source_row, "cpu_s": round(cpu_s, 1), "n_basis": point.n_basis,
             "peak_rss_mb": _peak_rss_mb()}
@@ -345,7 +354,7 @@ def run_refinement(plan: RefinePlan, store: Store, client, progress: Callable[[R
             if rec.status == FAILED:
                 summary.failed += 1
                 state.failed += 1
-            state.last = f"{point.label}: {'failed' if rec.status == FAILED else 'done'}"
+            state.last = f"{point.label}: {'failed' if rec.status == FAILED else 'done'}{_state_note(rec)}"
         if done and progress:
             left = list(active.values())
             state.running = ", ".join(p.label for p in left[:2])
