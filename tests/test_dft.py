@@ -354,3 +354,26 @@ def test_open_shell_refinement_stores_and_reports_the_state_of_gd(dataset_store_
     extra = store.get(Kind.ION, FAST.with_changes(level=level.name), metal="Gd").data["extra"]
     assert abs(extra["s_squared"] - 15.75) < 0.02 and abs(extra["metal_f_alpha"] - 7) < 0.05
     assert any(f"⟨S²⟩ {extra['s_squared']:.2f}" in s and "metal spin 7.00" in s for s in said), said
+
+
+class ScriptedSCF:
+    """Reports a fixed sequence of cycle energies through PySCF's callback protocol (``callback(locals())``
+    after each cycle), to check the runaway guard's arithmetic without an hour-long real runaway."""
+
+    def __init__(self, energies):
+        self.energies, self.callback = energies, None
+
+    def kernel(self, dm0=None):
+        for e_tot in self.energies:
+            self.callback({"e_tot": e_tot})
+        return self.energies[-1]
+
+
+def test_scf_guard_stops_a_climbing_energy_and_lets_a_wobble_through():
+    from core.levels.dft import RUNAWAY_EH, _kernel, _RunAway
+
+    # Lu(CAM-methyl)(H2O)6 in the gas phase: -2310.8, -2171.8, -1639.9, +775.8 Eh
+    with pytest.raises(_RunAway) as stop:
+        _kernel(ScriptedSCF([-2310.8, -2310.9, -2171.8, -1639.9, 775.8]), None)
+    assert stop.value.cycles == 3
+    assert _kernel(ScriptedSCF([-100.0, -100.0 + 0.9 * RUNAWAY_EH, -101.0, -101.5]), None) == (-101.5, 4)

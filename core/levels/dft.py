@@ -52,6 +52,9 @@ MEMORY_ENV = "REESCREEN_DFT_MEMORY_MB"
 GAS_STAGE_MAX_CYCLES = 40
 #: Level shift (Hartree) of every open-shell SCF stage (see :meth:`PySCFCalculator.scf_object`).
 OPEN_SHELL_LEVEL_SHIFT = 0.3
+#: Rise of the SCF energy (Hartree) above the lowest it reached that stops a stage as a runaway: a runaway
+#: climbs by hundreds of Hartree within a few cycles, a damped or DIIS SCF wobbles by far less than 1 Eh.
+RUNAWAY_EH = 1.0
 #: PySCF grid level of the guess stages (the final SCF uses PySCF's default, 3).
 GUESS_GRID_LEVEL = 1
 
@@ -238,31 +241,45 @@ class PySCFCalculator(Calculator):
         coarse = _coarse_grids(mol)
         shared_df, pre_h = None, float("inf")
         cycles = 0
-        # open shell: the guess stages run in the solvent too.  In the gas phase the 2+ Gd(HOPO-methyl)(H2O)6
-        # with 4f in valence ran away from every guess (+1,700 Eh within 5 damped, level-shifted cycles:
-        # ligand electrons pouring into the metal's 4f/5d); in SMD water it descends from the first cycle
-        guess_in_solvent = self.multiplicity > 1
+        # open shell: the guess stages run in the solvent from the start.  In the gas phase the 2+
+        # Gd(HOPO-methyl)(H2O)6 with 4f in valence ran away from every guess (+1,700 Eh within 5 damped,
+        # level-shifted cycles: ligand electrons pouring into the metal's 4f/5d); in SMD water it descends
+        # from the first cycle
+        in_solvent = self.multiplicity > 1 or self.level.options.solvent == "none"
         if len(self.atoms) > 1:
-            # a few damped, level-shifted gas-phase cycles first: from a superposition guess, plain DIIS ran
-            # away (to +800 Eh) on Lu(HOPO-methyl)(H2O)6, whose 4f levels lie among the ligand's lone pairs
-            pre = self.scf_object(mol, solvated=guess_in_solvent, aids=False, grids=coarse)
-            pre.level_shift, pre.damp, pre.diis_start_cycle = 0.5, 0.5, 4
-            pre.max_cycle, pre.conv_tol = PRECONVERGE_CYCLES, 1e-5
-            pre_h, n = _kernel(pre, guess)
+            # a few damped, level-shifted cycles first: from a superposition guess, plain DIIS ran away (to
+            # +800 Eh) on Lu(HOPO-methyl)(H2O)6, whose 4f levels lie among the ligand's lone pairs
+            pre_h, n, guess_out, shared_df = self._pre_cycles(mol, guess, coarse, in_solvent, None)
             cycles += n
-            guess, shared_df = pre.make_rdm1(), _df_of(pre)
+            if pre_h is None:
+                # ran away in the gas phase (Lu(CAM-methyl)(H2O)6, 1+: -2311 -> +776 Eh by cycle 3, while in
+                # SMD water it descends from cycle 1): every guess stage moves into the solvent
+                in_solvent = True
+                pre_h, n, guess_out, shared_df = self._pre_cycles(mol, guess, coarse, True, shared_df)
+                cycles += n
+                if pre_h is None:
+                    raise CalculationFailed(f"SCF ran away in the damped, level-shifted pre-cycles, in the gas "
+                                            f"phase and in the solvent (energy up > {RUNAWAY_EH} Eh)")
+            guess = guess_out
         if self.level.options.solvent != "none":
             # then to convergence on the coarse grid (closed shell: in the gas phase, whose cycles cost less
             # than solvated ones); its density starts the final SCF a few cycles from convergence
-            gas = self.scf_object(mol, solvated=guess_in_solvent, grids=coarse, with_df=shared_df)
+            gas = self.scf_object(mol, solvated=in_solvent, grids=coarse, with_df=shared_df)
             gas.max_cycle = min(gas.max_cycle, GAS_STAGE_MAX_CYCLES)
-            gas_h, n = _kernel(gas, guess)
+            try:
+                gas_h, n = _kernel(gas, guess)
+            except _RunAway as stop:
+                gas_h, n = float("inf"), stop.cycles
             cycles += n
             if gas.converged or gas_h < pre_h:
                 guess = gas.make_rdm1()
             shared_df = shared_df or _df_of(gas)
         mf = self.scf_object(mol, with_df=shared_df)
-        energy_h, n = _kernel(mf, guess)
+        try:
+            energy_h, n = _kernel(mf, guess)
+        except _RunAway as stop:
+            raise CalculationFailed(f"SCF ran away (energy up > {RUNAWAY_EH} Eh from its lowest by cycle "
+                                    f"{stop.cycles})") from None
         cycles += n
         if not mf.converged:
             raise CalculationFailed(f"SCF not converged in {self.attempt_options.get('max_cycle')} cycles")
@@ -272,6 +289,18 @@ class PySCFCalculator(Calculator):
                         "device": "gpu" if gpu_available() else "cpu"}
         if self.multiplicity > 1:
             self.results.update(open_shell_state(mf, self.atoms))
+
+    def _pre_cycles(self, mol, guess, grids, solvated: bool, with_df):
+        """Damped, level-shifted cycles from ``guess``: (energy in Hartree or None if they ran away, cycles,
+        density, density-fitting object to share)."""
+        pre = self.scf_object(mol, solvated=solvated, aids=False, grids=grids, with_df=with_df)
+        pre.level_shift, pre.damp, pre.diis_start_cycle = 0.5, 0.5, 4
+        pre.max_cycle, pre.conv_tol = PRECONVERGE_CYCLES, 1e-5
+        try:
+            energy, n = _kernel(pre, guess)
+        except _RunAway as stop:
+            return None, stop.cycles, None, _df_of(pre)
+        return energy, n, pre.make_rdm1(), _df_of(pre)
 
     def build_mole(self, atoms):
         from pyscf import gto
@@ -374,10 +403,27 @@ def _df_of(mf):
     return None if gpu_available() else getattr(mf, "with_df", None)
 
 
+class _RunAway(Exception):
+    """An SCF whose energy rose more than ``RUNAWAY_EH`` above the lowest it had reached."""
+
+    def __init__(self, cycles: int):
+        super().__init__(f"runaway after {cycles} cycles")
+        self.cycles = cycles
+
+
 def _kernel(mf, guess) -> tuple[float, int]:
-    """Run an SCF from ``guess``: (energy in Hartree, cycles).  A numerical breakdown is an SCF failure."""
-    cycles = [0]
-    mf.callback = lambda env: cycles.__setitem__(0, cycles[0] + 1)
+    """Run an SCF from ``guess``: (energy in Hartree, cycles).  A numerical breakdown is an SCF failure;
+    :class:`_RunAway` stops one whose energy climbs (cycles towards +1,000 Eh cost as much as good ones)."""
+    cycles, lowest = [0], [float("inf")]
+
+    def watch(env) -> None:
+        cycles[0] += 1
+        energy = float(env["e_tot"])
+        lowest[0] = min(lowest[0], energy)
+        if energy > lowest[0] + RUNAWAY_EH:
+            raise _RunAway(cycles[0])
+
+    mf.callback = watch
     try:
         energy = float(mf.kernel(dm0=guess))
     except (np.linalg.LinAlgError, RuntimeError, ValueError) as exc:
