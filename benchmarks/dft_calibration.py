@@ -82,6 +82,7 @@ def report(store, ligands, metals, ctype: str) -> dict:
     from core.storage.results import levels_side_by_side
 
     incore, open_shell = dft_level(), dft_level(open_shell=True)
+    names = {lig.smiles: lig.name for lig in ligands}
     rows, costs, points = [], [], []
     for level in (incore, open_shell):
         for ligand in ligands:
@@ -104,6 +105,7 @@ def report(store, ligands, metals, ctype: str) -> dict:
                            "energy_kcal": row.get("energy_kcal"), "charge": row.get("total_charge", 0),
                            **({"what": what, **state_of(row, extra)} if level is open_shell else {})})
             costs.append({"level": level.name, "what": what, "ligand": row.get("ligand", ""), "atoms": row.natoms,
+                          "ligand_name": names.get(row.get("ligand", ""), row.get("ligand", "")),
                           "n_basis": extra.get("n_basis"), "cpu_s": extra.get("cpu_s"),
                           "wall_s": row.get("wall_s"), "scf_cycles": extra.get("scf_cycles"),
                           "status": row.status, "worker_peak_rss_mb": extra.get("peak_rss_mb")})
@@ -190,7 +192,7 @@ def print_report(result: dict, ctype: str) -> None:
     print("\nCost per single point (CPU-s over all threads; wall; 2 threads)")
     for c in sorted(result["costs"], key=lambda c: -(c["n_basis"] or 0)):
         shell = "open" if "open shell" in c["level"] else "core"
-        print(f"  {c['what']:<18} {shell:<5} {c['atoms']:>3} atoms {c['n_basis'] or 0:>5} bf  "
+        print(f"  {c.get('ligand_name', ''):<12} {c['what']:<12} {shell:<5} {c['atoms']:>3} atoms {c['n_basis'] or 0:>5} bf  "
               f"{_f(c['cpu_s'])} CPU-s {_f(c['wall_s'])} s wall  {c['scf_cycles'] or 0:>3} cycles  {c['status']}")
 
 
