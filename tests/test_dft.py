@@ -377,3 +377,18 @@ def test_scf_guard_stops_a_climbing_energy_and_lets_a_wobble_through():
         _kernel(ScriptedSCF([-2310.8, -2310.9, -2171.8, -1639.9, 775.8]), None)
     assert stop.value.cycles == 3
     assert _kernel(ScriptedSCF([-100.0, -100.0 + 0.9 * RUNAWAY_EH, -101.0, -101.5]), None) == (-101.5, 4)
+
+
+def test_scf_guard_hands_on_the_density_of_the_lowest_cycle():
+    from core.levels.dft import _kernel, _RunAway
+
+    class WithDensities(ScriptedSCF):
+        def kernel(self, dm0=None):
+            for i, e_tot in enumerate(self.energies):
+                self.callback({"e_tot": e_tot, "dm": f"density {i}"})
+
+    # Gd(CAM-methyl)(H2O)6, 4f in valence, SMD: lowest at cycle 5, then up 1.5 Eh
+    with pytest.raises(_RunAway) as stop:
+        _kernel(WithDensities([-1850.74, -1851.63, -1851.74, -1851.81, -1851.84, -1851.86, -1851.81, -1851.62,
+                               -1851.25, -1850.69]), None)
+    assert (stop.value.cycles, stop.value.lowest_density) == (10, "density 5")

@@ -251,16 +251,14 @@ class PySCFCalculator(Calculator):
             # +800 Eh) on Lu(HOPO-methyl)(H2O)6, whose 4f levels lie among the ligand's lone pairs
             pre_h, n, guess_out, shared_df = self._pre_cycles(mol, guess, coarse, in_solvent, None)
             cycles += n
-            if pre_h is None:
+            if pre_h is None and not in_solvent:
                 # ran away in the gas phase (Lu(CAM-methyl)(H2O)6, 1+: -2311 -> +776 Eh by cycle 3, while in
                 # SMD water it descends from cycle 1): every guess stage moves into the solvent
                 in_solvent = True
                 pre_h, n, guess_out, shared_df = self._pre_cycles(mol, guess, coarse, True, shared_df)
                 cycles += n
-                if pre_h is None:
-                    raise CalculationFailed(f"SCF ran away in the damped, level-shifted pre-cycles, in the gas "
-                                            f"phase and in the solvent (energy up > {RUNAWAY_EH} Eh)")
             guess = guess_out
+            pre_h = float("inf") if pre_h is None else pre_h
         if self.level.options.solvent != "none":
             # then to convergence on the coarse grid (closed shell: in the gas phase, whose cycles cost less
             # than solvated ones); its density starts the final SCF a few cycles from convergence
@@ -268,11 +266,12 @@ class PySCFCalculator(Calculator):
             gas.max_cycle = min(gas.max_cycle, GAS_STAGE_MAX_CYCLES)
             try:
                 gas_h, n = _kernel(gas, guess)
+                if gas.converged or gas_h < pre_h:
+                    guess = gas.make_rdm1()
             except _RunAway as stop:
-                gas_h, n = float("inf"), stop.cycles
+                n = stop.cycles
+                guess = stop.lowest_density if stop.lowest_density is not None else guess
             cycles += n
-            if gas.converged or gas_h < pre_h:
-                guess = gas.make_rdm1()
             shared_df = shared_df or _df_of(gas)
         mf = self.scf_object(mol, with_df=shared_df)
         try:
@@ -291,15 +290,18 @@ class PySCFCalculator(Calculator):
             self.results.update(open_shell_state(mf, self.atoms))
 
     def _pre_cycles(self, mol, guess, grids, solvated: bool, with_df):
-        """Damped, level-shifted cycles from ``guess``: (energy in Hartree or None if they ran away, cycles,
-        density, density-fitting object to share)."""
+        """Damped, level-shifted cycles from ``guess``: (energy in Hartree, or None if they ran away; cycles;
+        the density to go on from; the density-fitting object to share).  After a runaway the density goes on
+        from the lowest-energy cycle: Gd(CAM-methyl)(H2O)6 with 4f in valence fell to -1851.86 Eh by cycle 5
+        in SMD water and then climbed 1.5 Eh while ligand spin density built up."""
         pre = self.scf_object(mol, solvated=solvated, aids=False, grids=grids, with_df=with_df)
         pre.level_shift, pre.damp, pre.diis_start_cycle = 0.5, 0.5, 4
         pre.max_cycle, pre.conv_tol = PRECONVERGE_CYCLES, 1e-5
         try:
             energy, n = _kernel(pre, guess)
         except _RunAway as stop:
-            return None, stop.cycles, None, _df_of(pre)
+            return None, stop.cycles, stop.lowest_density if stop.lowest_density is not None else guess, \
+                _df_of(pre)
         return energy, n, pre.make_rdm1(), _df_of(pre)
 
     def build_mole(self, atoms):
@@ -404,24 +406,27 @@ def _df_of(mf):
 
 
 class _RunAway(Exception):
-    """An SCF whose energy rose more than ``RUNAWAY_EH`` above the lowest it had reached."""
+    """An SCF whose energy rose more than ``RUNAWAY_EH`` above the lowest it had reached; carries the density
+    of that lowest cycle."""
 
-    def __init__(self, cycles: int):
+    def __init__(self, cycles: int, lowest_density=None):
         super().__init__(f"runaway after {cycles} cycles")
-        self.cycles = cycles
+        self.cycles, self.lowest_density = cycles, lowest_density
 
 
 def _kernel(mf, guess) -> tuple[float, int]:
     """Run an SCF from ``guess``: (energy in Hartree, cycles).  A numerical breakdown is an SCF failure;
     :class:`_RunAway` stops one whose energy climbs (cycles towards +1,000 Eh cost as much as good ones)."""
-    cycles, lowest = [0], [float("inf")]
+    cycles, lowest, lowest_dm = [0], [float("inf")], [None]
 
     def watch(env) -> None:
         cycles[0] += 1
         energy = float(env["e_tot"])
-        lowest[0] = min(lowest[0], energy)
-        if energy > lowest[0] + RUNAWAY_EH:
-            raise _RunAway(cycles[0])
+        if energy < lowest[0]:
+            # PySCF calls back with the cycle's density and its energy
+            lowest[0], lowest_dm[0] = energy, env.get("dm")
+        elif energy > lowest[0] + RUNAWAY_EH:
+            raise _RunAway(cycles[0], lowest_dm[0])
 
     mf.callback = watch
     try:
