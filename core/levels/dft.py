@@ -55,6 +55,9 @@ OPEN_SHELL_LEVEL_SHIFT = 0.3
 #: Rise of the SCF energy (Hartree) above the lowest it reached that stops a stage as a runaway: a runaway
 #: climbs by hundreds of Hartree within a few cycles, a damped or DIIS SCF wobbles by far less than 1 Eh.
 RUNAWAY_EH = 1.0
+#: The same for the SCF that counts, which may wander further on its way to a converged state (a guess stage
+#: hands on its lowest density; the final SCF can only fail its attempt), so only a real runaway stops it.
+FINAL_RUNAWAY_EH = 10.0
 #: PySCF grid level of the guess stages (the final SCF uses PySCF's default, 3).
 GUESS_GRID_LEVEL = 1
 
@@ -275,9 +278,9 @@ class PySCFCalculator(Calculator):
             shared_df = shared_df or _df_of(gas)
         mf = self.scf_object(mol, with_df=shared_df)
         try:
-            energy_h, n = _kernel(mf, guess)
+            energy_h, n = _kernel(mf, guess, FINAL_RUNAWAY_EH)
         except _RunAway as stop:
-            raise CalculationFailed(f"SCF ran away (energy up > {RUNAWAY_EH} Eh from its lowest by cycle "
+            raise CalculationFailed(f"SCF ran away (energy up > {FINAL_RUNAWAY_EH} Eh from its lowest by cycle "
                                     f"{stop.cycles})") from None
         cycles += n
         if not mf.converged:
@@ -414,9 +417,10 @@ class _RunAway(Exception):
         self.cycles, self.lowest_density = cycles, lowest_density
 
 
-def _kernel(mf, guess) -> tuple[float, int]:
+def _kernel(mf, guess, runaway_eh: float = RUNAWAY_EH) -> tuple[float, int]:
     """Run an SCF from ``guess``: (energy in Hartree, cycles).  A numerical breakdown is an SCF failure;
-    :class:`_RunAway` stops one whose energy climbs (cycles towards +1,000 Eh cost as much as good ones)."""
+    :class:`_RunAway` stops one whose energy climbs more than ``runaway_eh`` (Hartree) above its lowest
+    (cycles towards +1,000 Eh cost as much as good ones)."""
     cycles, lowest, lowest_dm = [0], [float("inf")], [None]
 
     def watch(env) -> None:
@@ -425,7 +429,7 @@ def _kernel(mf, guess) -> tuple[float, int]:
         if energy < lowest[0]:
             # PySCF calls back with the cycle's density and its energy
             lowest[0], lowest_dm[0] = energy, env.get("dm")
-        elif energy > lowest[0] + RUNAWAY_EH:
+        elif energy > lowest[0] + runaway_eh:
             raise _RunAway(cycles[0], lowest_dm[0])
 
     mf.callback = watch
