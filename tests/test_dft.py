@@ -338,6 +338,15 @@ def test_open_shell_gd_reports_a_clean_high_spin_4f7_state():
     assert abs(details["s_squared"] - 7 / 2 * 9 / 2) < 0.01
     assert abs(details["metal_spin"] - 7) < 0.01
     assert abs(details["metal_f_alpha"] - 7) < 0.05 and details["metal_f_beta"] < 0.05
+    assert result.attempt.label == "second-order SCF"
+
+
+def test_open_shell_points_try_the_second_order_solver_first_and_closed_shell_points_diis():
+    gd, la = Atoms("GdO", positions=[(0, 0, 0), (2.4, 0, 0)]), Atoms("LaO", positions=[(0, 0, 0), (2.4, 0, 0)])
+    open_shell = dft_level(open_shell=True)
+    assert [a.options["scf"] for a in open_shell.attempts_for(gd, 1, FAST)] == ["newton", "diis", "shift"]
+    assert [a.options["scf"] for a in open_shell.attempts_for(la, 1, FAST)] == ["diis", "shift", "newton"]
+    assert [a.options["scf"] for a in DEFAULT_DFT.attempts_for(gd, 1, FAST)] == ["diis", "shift", "newton"]
 
 
 def test_open_shell_refinement_stores_and_reports_the_state_of_gd(dataset_store_copy, hopo_methyl, client):

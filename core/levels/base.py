@@ -77,6 +77,10 @@ class LevelOfTheory(ABC):
     def attempts(self, settings) -> list[Attempt]:
         """The retry policy: the tries in order; the first that converges wins."""
 
+    def attempts_for(self, atoms: Atoms, charge: int, settings) -> list[Attempt]:
+        """The retry policy for one system (the level's :meth:`attempts` unless a level orders them by system)."""
+        return self.attempts(settings)
+
     def multiplicity(self, atoms: Atoms, charge: int) -> int:
         """Spin multiplicity this level uses for ``atoms`` (closed shell unless a level says otherwise)."""
         return 1
@@ -96,7 +100,7 @@ class LevelOfTheory(ABC):
         from ase.calculators.calculator import CalculationFailed
 
         failures = []
-        for attempt in self.attempts(settings):
+        for attempt in self.attempts_for(atoms, charge, settings):
             try:
                 return self._run(atoms, charge, settings, attempt, optimise)
             except CalculationFailed as exc:

@@ -117,6 +117,16 @@ class DFTLevel(LevelOfTheory):
                 Attempt("level shift 0.3 Eh + damping", {"scf": "shift", "max_cycle": 200}),
                 Attempt("second-order SCF", {"scf": "newton", "max_cycle": 60})]
 
+    def attempts_for(self, atoms, charge: int, settings) -> list[Attempt]:
+        """Open shell (4f in valence): the second-order solver first.  DIIS-driven cycles on
+        Gd(CAM-methyl)(H2O)6 fell to −1851.86 Eh and then climbed by 1.5 Eh while spin moved from the
+        catecholate onto Gd (⟨S²⟩ 15.76 → 16.48; the same with the ligand occupation held by maximum overlap),
+        and both DIIS-based attempts were stopped as runaways; a minimiser cannot climb.  Closed shell: :meth:`attempts`."""
+        attempts = self.attempts(settings)
+        if self.multiplicity(atoms, charge) > 1:
+            attempts = sorted(attempts, key=lambda a: a.options.get("scf") != "newton")
+        return attempts
+
     def calculator(self, charge: int, multiplicity: int, settings, attempt: Attempt):
         return PySCFCalculator(level=self, charge=int(charge), multiplicity=int(multiplicity),
                                attempt_options=attempt.options)
