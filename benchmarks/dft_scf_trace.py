@@ -1,14 +1,14 @@
 """Trace the damped, level-shifted pre-cycles of one DFT single point: the energy of every cycle and, for an open
-shell, its state (⟨S²⟩, spin and f populations on the metal), in the gas phase or in the solvent.  An open shell
-holds the Ln(III) 4f occupation by maximum overlap, as the refinement level does; ``--aufbau`` fills orbitals by
-energy instead.
+shell, its state (⟨S²⟩, spin and f populations on the metal), in the gas phase or in the solvent.  These are the
+cycles of the guess stage; an open-shell point then converges with the second-order solver (see
+``DFTLevel.attempts_for``).
 
 This is how the SCF runaways in ``core/levels/dft.py`` were diagnosed (Lu(CAM-methyl)(H2O)6 in the gas phase;
 Gd(CAM-methyl)(H2O)6 with 4f in valence in SMD water).  The geometry is the shipped GFN2-xTB one from the
 library build store (decompressed by ``dft_calibration.py`` into ``runs/dft-calibration``).
 
     python benchmarks/dft_scf_trace.py --ligand CAM-methyl --metal Lu --phase gas --cycles 8
-    python benchmarks/dft_scf_trace.py --ligand CAM-methyl --metal Gd --open-shell --phase solvent --cycles 14 [--aufbau]
+    python benchmarks/dft_scf_trace.py --ligand CAM-methyl --metal Gd --open-shell --phase solvent --cycles 14
 """
 from __future__ import annotations
 
@@ -29,16 +29,13 @@ def main() -> None:
     parser.add_argument("--open-shell", action="store_true")
     parser.add_argument("--phase", choices=("gas", "solvent"), default="gas")
     parser.add_argument("--cycles", type=int, default=12)
-    parser.add_argument("--aufbau", action="store_true",
-                        help="open shell: fill orbitals by energy instead of holding the Ln(III) 4f occupation")
     args = parser.parse_args()
     from pyscf import lib
 
     from benchmarks.dft_calibration import work_store
     from core.chemistry.ligands import library_ligand
     from core.levels import dft_level
-    from core.levels.dft import (PySCFCalculator, _coarse_grids, _threads, fragment_occupation, initial_guess,
-                                 open_shell_state)
+    from core.levels.dft import PySCFCalculator, _coarse_grids, _threads, initial_guess, open_shell_state
     from core.pipeline.settings import FAST
     from core.storage.records import Kind
     from core.storage.store import Store
@@ -48,13 +45,11 @@ def main() -> None:
     smiles = library_ligand(*args.ligand.split("-", 1)).smiles
     row = store.get(Kind.COMPLEX, FAST, ligand=smiles, metal=args.metal, ctype=args.type)
     atoms, charge = row.toatoms(), int(row.get("total_charge"))
-    level = dft_level(open_shell=args.open_shell, f_occupation="aufbau" if args.aufbau else "held")
+    level = dft_level(open_shell=args.open_shell)
     multiplicity = level.multiplicity(atoms, charge)
     calc = PySCFCalculator(level, charge, multiplicity, {"max_cycle": args.cycles})
     mol = calc.build_mole(atoms)
     guess = initial_guess(level, mol, atoms, charge, multiplicity)
-    if level.options.holds_f_occupation:
-        calc._held = fragment_occupation(level, mol, atoms, charge, multiplicity)
     # the same stage as PySCFCalculator._pre_cycles, without the runaway guard
     pre = calc.scf_object(mol, solvated=args.phase == "solvent", aids=False, grids=_coarse_grids(mol))
     pre.level_shift, pre.damp, pre.diis_start_cycle = 0.5, 0.5, 4
@@ -62,6 +57,7 @@ def main() -> None:
     start = time.perf_counter()
     print(f"{args.ligand} {args.metal} {args.type}, charge {charge}, multiplicity {multiplicity}, {mol.nao} basis "
           f"functions, {args.phase}, {level.name}", flush=True)
+
     def report(env) -> None:
         state = ""
         if multiplicity > 1 and env.get("mo_coeff") is not None:
@@ -72,8 +68,6 @@ def main() -> None:
 
     pre.callback = report
     pre.kernel(dm0=guess)
-    if multiplicity > 1:
-        print({k: round(v, 3) for k, v in open_shell_state(pre, atoms).items()})
 
 
 if __name__ == "__main__":

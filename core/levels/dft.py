@@ -120,8 +120,8 @@ class DFTLevel(LevelOfTheory):
     def attempts_for(self, atoms, charge: int, settings) -> list[Attempt]:
         """Open shell (4f in valence): the second-order solver first.  DIIS-driven cycles on
         Gd(CAM-methyl)(H2O)6 fell to −1851.86 Eh and then climbed by 1.5 Eh while spin moved from the
-        catecholate onto Gd (⟨S²⟩ 15.76 → 16.48; the same with the ligand occupation held by maximum overlap),
-        and both DIIS-based attempts were stopped as runaways; a minimiser cannot climb.  Closed shell: :meth:`attempts`."""
+        catecholate onto Gd (⟨S²⟩ 15.76 → 16.48, ``benchmarks/dft_scf_trace.py``), and both DIIS-based
+        attempts were stopped as runaways; a minimiser cannot climb.  Closed shell: :meth:`attempts`."""
         attempts = self.attempts(settings)
         if self.multiplicity(atoms, charge) > 1:
             attempts = sorted(attempts, key=lambda a: a.options.get("scf") != "newton")
