@@ -108,6 +108,7 @@ def report(store, ligands, metals, ctype: str) -> dict:
                           "ligand_name": names.get(row.get("ligand", ""), row.get("ligand", "")),
                           "n_basis": extra.get("n_basis"), "cpu_s": extra.get("cpu_s"),
                           "wall_s": row.get("wall_s"), "scf_cycles": extra.get("scf_cycles"),
+                          "scf_attempt": extra.get("scf_attempt", ""),
                           "status": row.status, "worker_peak_rss_mb": extra.get("peak_rss_mb")})
     return {"rows": rows, "costs": costs, "single_points": points}
 
@@ -193,7 +194,8 @@ def print_report(result: dict, ctype: str) -> None:
     for c in sorted(result["costs"], key=lambda c: -(c["n_basis"] or 0)):
         shell = "open" if "open shell" in c["level"] else "core"
         print(f"  {c.get('ligand_name', ''):<12} {c['what']:<12} {shell:<5} {c['atoms']:>3} atoms {c['n_basis'] or 0:>5} bf  "
-              f"{_f(c['cpu_s'])} CPU-s {_f(c['wall_s'])} s wall  {c['scf_cycles'] or 0:>3} cycles  {c['status']}")
+              f"{_f(c['cpu_s'])} CPU-s {_f(c['wall_s'])} s wall  {c['scf_cycles'] or 0:>3} cycles "
+              f"{c.get('scf_attempt') or '':<16}  {c['status']}")
 
 
 def export_two_level(store, ligands, metals, ctype: str) -> int:
