@@ -29,6 +29,8 @@ def main() -> None:
     parser.add_argument("--open-shell", action="store_true")
     parser.add_argument("--phase", choices=("gas", "solvent"), default="gas")
     parser.add_argument("--cycles", type=int, default=12)
+    parser.add_argument("--diis", choices=("cdiis", "adiis", "ediis"), default="cdiis",
+                        help="PySCF's extrapolation from cycle 4 on (the pre-cycles use CDIIS)")
     args = parser.parse_args()
     from pyscf import lib
 
@@ -54,6 +56,10 @@ def main() -> None:
     pre = calc.scf_object(mol, solvated=args.phase == "solvent", aids=False, grids=_coarse_grids(mol))
     pre.level_shift, pre.damp, pre.diis_start_cycle = 0.5, 0.5, 4
     pre.max_cycle, pre.conv_tol = args.cycles, 1e-5
+    if args.diis != "cdiis":
+        from pyscf import scf
+
+        pre.DIIS = {"adiis": scf.ADIIS, "ediis": scf.EDIIS}[args.diis]
     start = time.perf_counter()
     print(f"{args.ligand} {args.metal} {args.type}, charge {charge}, multiplicity {multiplicity}, {mol.nao} basis "
           f"functions, {args.phase}, {level.name}", flush=True)
