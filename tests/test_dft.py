@@ -349,6 +349,21 @@ def test_open_shell_points_try_the_second_order_solver_first_and_closed_shell_po
     assert [a.options["scf"] for a in DEFAULT_DFT.attempts_for(gd, 1, FAST)] == ["diis", "shift", "newton"]
 
 
+def test_second_order_scf_in_water_includes_the_solvent_response_and_finds_the_diis_energy():
+    from core.levels.base import Attempt
+    from core.levels.dft import PySCFCalculator
+
+    atoms = la_diaqua()
+    energies = {}
+    for scf in ("diis", "newton"):
+        calc = PySCFCalculator(TINY, 3, 1, Attempt(scf, {"scf": scf, "max_cycle": 60}).options)
+        if scf == "newton":
+            mf = calc.scf_object(calc.build_mole(atoms))
+            assert mf.with_solvent.equilibrium_solvation
+        energies[scf] = calc.get_potential_energy(atoms)
+    assert energies["newton"] == pytest.approx(energies["diis"], abs=1e-6)  # eV
+
+
 def test_open_shell_refinement_stores_and_reports_the_state_of_gd(dataset_store_copy, hopo_methyl, client):
     from core.pipeline.refine import plan_refinement, run_refinement
     from core.storage.store import Store

@@ -366,6 +366,10 @@ class PySCFCalculator(Calculator):
         if gpu_available():
             mf = mf.to_gpu()
         if scf == "newton":
+            if solvent != "none":
+                # PySCF leaves the reaction field out of the orbital Hessian unless told the solvent relaxes
+                # with the density, as it does in a ground-state SCF
+                mf.with_solvent.equilibrium_solvation = True
             mf = mf.newton()
         return mf
 
