@@ -15,7 +15,9 @@ difference, the La → Lu trend of E_exchange at both levels, where the paper's 
 Open-shell points report the state they converged to (⟨S²⟩, spin and f populations on the metal; see
 ``core.levels.dft.open_shell_state``).  Points stored before that was recorded are recomputed once with
 ``--state-check`` (the same calculation; the energy must agree with the stored one), and their states kept in
-``benchmarks/dft_open_shell_state.json``.
+``benchmarks/dft_open_shell_state.json``.  Open-shell complexes stored before states were checked at all are
+marked failed, with the reason, and recomputed under the level's Ln(III) state check, which refuses a ligand
+→ metal charge-transfer solution instead of storing it.
 
     python benchmarks/dft_calibration.py [--work runs/dft-calibration] [--ligands HOPO-methyl,CAM-methyl]
                                          [--metals La,Gd,Lu,Y] [--report-only] [--state-check ions|all]
@@ -61,10 +63,15 @@ def refine_all(store, ligands, metals, ctype: str) -> None:
     if "Gd" in metals:
         runs = [r for ligand in ligands for r in ((ligand, dft_level(), metals),
                                                   (ligand, dft_level(open_shell=True), ["Gd"]))]
+    retired = retire_unchecked_open_shell(store)
+    if retired:
+        print(f"{retired} open-shell point(s) stored before their electronic state was checked: recomputing",
+              flush=True)
     client = make_client(None, 1, "off", threads_per_process=max(len(__import__("os").sched_getaffinity(0)), 1))
     try:
         for ligand, level, run_metals in runs:
-            plan = plan_refinement(store, FAST, level, [ligand.smiles], run_metals, [ctype])
+            plan = plan_refinement(store, FAST, level, [ligand.smiles], run_metals, [ctype],
+                                   retry_failed=level.options.open_shell)
             print(f"{ligand.name}, {level.name}: {plan.describe()}", flush=True)
             if plan.todo:
                 summary = run_refinement(plan, store, client, lambda p: print(
@@ -111,6 +118,27 @@ def report(store, ligands, metals, ctype: str) -> dict:
                           "scf_attempt": extra.get("scf_attempt", ""),
                           "status": row.status, "worker_peak_rss_mb": extra.get("peak_rss_mb")})
     return {"rows": rows, "costs": costs, "single_points": points}
+
+
+def retire_unchecked_open_shell(store) -> int:
+    """Mark failed (with the reason) every open-shell complex stored before the level checked which electronic
+    state an SCF reached (no state in its record, none from ``--state-check``), so the next run recomputes it
+    under the Ln(III) state check (``core.levels.dft.ln3_state_problem``).  Returns how many."""
+    from core.levels import dft_level
+    from core.pipeline.settings import FAST
+    from core.storage.records import FAILED
+
+    level = dft_level(open_shell=True)
+    high = FAST.with_changes(level=level.name)
+    retired = 0
+    for row in store.rows(settings_hash=high.fingerprint(), level_of_theory=level.name, kind="complex"):
+        extra = row.data.get("extra", {}) if row.data else {}
+        if row.status == "ok" and row.get("ctype") != "8W" and not state_of(row, extra):
+            store.update(row.id, delete_keys=("energy_kcal",), status=str(FAILED),
+                         reason=f"computed before electronic states were checked (energy was "
+                                f"{row.get('energy_kcal'):.1f} kcal/mol; state unknown): recomputed")
+            retired += 1
+    return retired
 
 
 def _state_key(row) -> str:

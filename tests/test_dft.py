@@ -349,6 +349,39 @@ def test_open_shell_points_try_the_second_order_solver_first_and_closed_shell_po
     assert [a.options["scf"] for a in DEFAULT_DFT.attempts_for(gd, 1, FAST)] == ["diis", "shift", "newton"]
 
 
+def test_a_charge_transfer_solution_of_open_shell_gd_is_refused_and_the_4f7_solution_kept():
+    """[Gd(H2O)2]3+, 4f in valence, small bases, C-PCM water, has two SCF solutions: Gd(III) 4f⁷, which the
+    level's own SCF reaches from its guess, and a lower one in which a water has handed an electron to Gd
+    (spin 8 on Gd), reached here by ADIIS cycles and then the second-order solver.  Lower is not better: the
+    second is refused, the first kept."""
+    from ase.units import Hartree
+    from pyscf import scf
+
+    from core.levels.dft import PySCFCalculator, initial_guess, ln3_state_problem, open_shell_state
+
+    level = DFTLevel(DFTOptions(metal_basis="def2-SVP", solvent="cpcm", open_shell=True))
+    atoms = la_diaqua()
+    atoms[0].symbol = "Gd"
+    calc = PySCFCalculator(level, 3, 8, {"scf": "newton", "max_cycle": 60})
+    scf_4f7_h = (calc.get_potential_energy(atoms) - calc.results["dispersion_eV"]) / Hartree
+    assert abs(calc.results["metal_spin"] - 7) < 0.1 and abs(calc.results["metal_f_alpha"] - 7) < 0.1
+    assert ln3_state_problem(calc.results, atoms) is None
+
+    mol = calc.build_mole(atoms)
+    adiis = calc.scf_object(mol, aids=False)
+    adiis.DIIS, adiis.level_shift, adiis.damp, adiis.diis_start_cycle, adiis.max_cycle = scf.ADIIS, 0.5, 0.5, 4, 20
+    lowest = {"e": np.inf}
+    adiis.callback = lambda env: lowest.update(e=env["e_tot"], dm=env["dm"]) if env["e_tot"] < lowest["e"] else None
+    adiis.kernel(dm0=initial_guess(level, mol, atoms, 3, 8))
+    transfer = calc.scf_object(mol)
+    transfer.kernel(dm0=lowest["dm"])
+    assert transfer.converged
+    state = open_shell_state(transfer, atoms)
+    assert abs(state["metal_spin"] - 8) < 0.1 and state["s_squared"] > 16.5
+    assert transfer.e_tot < scf_4f7_h
+    assert "charge-transfer state, not Gd(III) 4f^7" in ln3_state_problem(state, atoms)
+
+
 def test_second_order_scf_in_water_includes_the_solvent_response_and_finds_the_diis_energy():
     from core.levels.base import Attempt
     from core.levels.dft import PySCFCalculator

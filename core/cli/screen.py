@@ -121,11 +121,18 @@ class _ProgressLine:
 
     def __init__(self, enabled: bool):
         self.enabled = enabled
-        self.saved = 0
+        self.state = None
         self.bar = None
 
+    @property
+    def saved(self) -> int:
+        """Results this run has written to the store so far: read from the run's live progress state, which
+        counts each save as it happens (a copy taken at the last progress report would miss results saved
+        after it, e.g. just before an interrupt)."""
+        return self.state.saved if self.state is not None else 0
+
     def __call__(self, p) -> None:
-        self.saved = p.saved
+        self.state = p
         if not self.enabled:
             return
         if self.bar is None:

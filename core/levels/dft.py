@@ -58,6 +58,11 @@ RUNAWAY_EH = 1.0
 #: The same for the SCF that counts, which may wander further on its way to a converged state (a guess stage
 #: hands on its lowest density; the final SCF can only fail its attempt), so only a real runaway stops it.
 FINAL_RUNAWAY_EH = 10.0
+#: Largest departure (electrons) of the Mulliken spin on an open-shell lanthanide from its free Ln³⁺ count of
+#: unpaired 4f electrons that still counts as the Ln(III) state: a polarised 4f⁷ Gd carries 7.0–7.2, while a
+#: ligand → metal charge-transfer solution puts an eighth α electron on Gd (spin 8.0; see
+#: :func:`ln3_state_problem`).
+LN3_SPIN_TOLERANCE = 0.5
 #: PySCF grid level of the guess stages (the final SCF uses PySCF's default, 3).
 GUESS_GRID_LEVEL = 1
 
@@ -121,7 +126,9 @@ class DFTLevel(LevelOfTheory):
         """Open shell (4f in valence): the second-order solver first.  DIIS-driven cycles on
         Gd(CAM-methyl)(H2O)6 fell to −1851.86 Eh and then climbed by 1.5 Eh while spin moved from the
         catecholate onto Gd (⟨S²⟩ 15.76 → 16.48, ``benchmarks/dft_scf_trace.py``), and both DIIS-based
-        attempts were stopped as runaways; a minimiser cannot climb.  Closed shell: :meth:`attempts`."""
+        attempts were stopped as runaways; a minimiser cannot climb.  A minimiser can still slide into a
+        lower charge-transfer solution; :func:`ln3_state_problem` refuses those, and the next attempt runs.
+        Closed shell: :meth:`attempts`."""
         attempts = self.attempts(settings)
         if self.multiplicity(atoms, charge) > 1:
             attempts = sorted(attempts, key=lambda a: a.options.get("scf") != "newton")
@@ -226,8 +233,9 @@ from core.levels.surface_integrals import keep_surface_integrals  # noqa: E402
 class PySCFCalculator(Calculator):
     """An ASE calculator for a :class:`DFTLevel` single point (energy only, eV as ASE expects).
 
-    Raises :class:`~ase.calculators.calculator.CalculationFailed` when the SCF does not converge, so the
-    level's retry policy moves on to its next attempt.  ``self.results`` also holds ``scf_cycles``,
+    Raises :class:`~ase.calculators.calculator.CalculationFailed` when the SCF does not converge, or (open
+    shell) converges to a state that is not the Ln(III) one (:func:`ln3_state_problem`), so the level's retry
+    policy moves on to its next attempt.  ``self.results`` also holds ``scf_cycles``,
     ``n_basis``, ``dispersion_eV`` and ``device`` for the record, and for an open shell the state it converged
     to (:func:`open_shell_state`).
     """
@@ -300,7 +308,11 @@ class PySCFCalculator(Calculator):
                         "n_basis": int(mol.nao), "dispersion_eV": dispersion_h * Hartree,
                         "device": "gpu" if gpu_available() else "cpu"}
         if self.multiplicity > 1:
-            self.results.update(open_shell_state(mf, self.atoms))
+            state = open_shell_state(mf, self.atoms)
+            self.results.update(state)
+            problem = ln3_state_problem(state, self.atoms)
+            if problem:
+                raise CalculationFailed(problem)
 
     def _pre_cycles(self, mol, guess, grids, solvated: bool, with_df):
         """Damped, level-shifted cycles from ``guess``: (energy in Hartree, or None if they ran away; cycles;
@@ -400,6 +412,25 @@ def open_shell_state(mf, atoms) -> dict:
     pop_a, pop_b = (np.einsum("ij,ji->i", _host(dm), overlap) for dm in mf.make_rdm1())
     return {"s_squared": s_squared, "metal_spin": float((pop_a - pop_b)[on_metal].sum()),
             "metal_f_alpha": float(pop_a[f_on_metal].sum()), "metal_f_beta": float(pop_b[f_on_metal].sum())}
+
+
+def ln3_state_problem(state: dict, atoms) -> str | None:
+    """Why a converged open-shell point is not the Ln(III) 4fⁿ state it is meant to be, or None.
+
+    B3LYP's delocalisation error gives lanthanide complexes SCF solutions in which a ligand (even a water)
+    has handed an electron to the metal's 5d/6s shell: on [Gd(H2O)2]3+ (small bases, C-PCM) one lies
+    5.4 kcal/mol below the 4f⁷ Gd(III) solution, with spin 8.0 on Gd and ⟨S²⟩ 16.76 (``tests/test_dft.py``).  Gd(II) does not exist in
+    water (E° ≈ −3.9 V), the 4f-in-core reference describes Gd(III) by construction, and a binding energy
+    between two different states is no binding energy, so such a point is refused rather than stored.
+    """
+    metals = [s for s in atoms.get_chemical_symbols() if s in UNPAIRED_4F]
+    if not metals or "metal_spin" not in state:
+        return None
+    metal, expected = metals[0], UNPAIRED_4F[metals[0]]
+    if abs(state["metal_spin"] - expected) <= LN3_SPIN_TOLERANCE:
+        return None
+    return (f"converged to a charge-transfer state, not {metal}(III) 4f^{expected}: spin on {metal} "
+            f"{state['metal_spin']:.2f} (expected {expected}), <S^2> {state['s_squared']:.2f}")
 
 
 def _host(array) -> np.ndarray:

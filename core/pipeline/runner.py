@@ -251,6 +251,7 @@ def run_screen(ligand: Ligand, store: Store, client: Client, settings: Screening
                     if settings.route == GRAFT:
                         for rec in _refused_grafts(lig, ctype, todo, why):
                             store.save(rec, settings, _columns(rec, names))
+                            state.saved += 1
                         return {}
             elif settings.route != ARCHITECTOR:
                 shipped = _submit_shipped_aqua(client, settings, todo)
