@@ -121,23 +121,29 @@ def report(store, ligands, metals, ctype: str) -> dict:
 
 
 def retire_unchecked_open_shell(store) -> int:
-    """Mark failed (with the reason) every open-shell complex stored before the level checked which electronic
-    state an SCF reached (no state in its record, none from ``--state-check``), so the next run recomputes it
-    under the Ln(III) state check (``core.levels.dft.ln3_state_problem``).  Returns how many."""
+    """Mark failed (with the reason) every open-shell point stored before the level checked which electronic
+    state an SCF reached, unless ``--state-check`` found it in the Ln(III) state, so the next run recomputes it
+    under that check (``core.levels.dft.ln3_state_problem``).  Returns how many."""
     from core.levels import dft_level
+    from core.levels.dft import ln3_state_problem
     from core.pipeline.settings import FAST
     from core.storage.records import FAILED
 
     level = dft_level(open_shell=True)
     high = FAST.with_changes(level=level.name)
     retired = 0
-    for row in store.rows(settings_hash=high.fingerprint(), level_of_theory=level.name, kind="complex"):
+    for row in store.rows(settings_hash=high.fingerprint(), level_of_theory=level.name):
+        if not row.get("metal"):
+            continue
         extra = row.data.get("extra", {}) if row.data else {}
-        if row.status == "ok" and row.get("ctype") != "8W" and not state_of(row, extra):
-            store.update(row.id, delete_keys=("energy_kcal",), status=str(FAILED),
-                         reason=f"computed before electronic states were checked (energy was "
-                                f"{row.get('energy_kcal'):.1f} kcal/mol; state unknown): recomputed")
-            retired += 1
+        state = state_of(row, extra)
+        why = (ln3_state_problem(state, row.toatoms()) if state else "state unknown") if row.status == "ok" else None
+        if not why:
+            continue
+        store.update(row.id, delete_keys=("energy_kcal",), status=str(FAILED),
+                     reason=f"computed before electronic states were checked (energy was "
+                            f"{row.get('energy_kcal'):.1f} kcal/mol; {why}): recomputed")
+        retired += 1
     return retired
 
 
@@ -155,8 +161,12 @@ def state_of(row, extra: dict) -> dict:
 
 def check_states(store, which: str) -> None:
     """Recompute open-shell points (``which``: ``ions``, the bare and aqua ions; ``all``, complexes too) stored
-    without their state (same level, same geometry) and keep the state
-    in ``STATE_JSON``; the recomputed energy must match the stored one to 0.01 kcal/mol."""
+    without their state (same level, same geometry, the SCF attempt that converged them) and keep the state
+    in ``STATE_JSON``, with the recomputed energy's difference from the stored one and, where the level's
+    Ln(III) state check now refuses that state, the reason."""
+    from ase.calculators.calculator import CalculationFailed
+
+    from core.chemistry.constants import ev_to_kcal
     from core.levels import dft_level
     from core.pipeline.settings import FAST
 
@@ -170,13 +180,25 @@ def check_states(store, which: str) -> None:
                 or (which == "ions" and row.get("ctype") not in ("", "8W")) \
                 or all(k in extra for k in STATE_KEYS) or "same_calculation_as" in extra:
             continue
-        cpu0 = time.process_time()
-        res = level.single_point(row.toatoms(), row.get("total_charge", 0), FAST)
-        drift = res.energy - row.get("energy_kcal")
-        print(f"  state of {_state_key(row)}: {json.dumps({k: round(res.details[k], 3) for k in STATE_KEYS})}, "
-              f"energy {drift:+.4f} kcal/mol from the stored one, {time.process_time() - cpu0:.0f} CPU-s", flush=True)
-        checked[_state_key(row)] = {k: res.details[k] for k in STATE_KEYS} | {"state_from": "--state-check",
-                                                                            "energy_minus_stored_kcal": round(drift, 5)}
+        atoms, charge = row.toatoms(), row.get("total_charge", 0)
+        attempt = next((a for a in level.attempts_for(atoms, charge, FAST) if a.label == extra.get("scf_attempt")),
+                       level.attempts(FAST)[0])
+        calc = level.calculator(charge, level.multiplicity(atoms, charge), FAST, attempt)
+        cpu0, refused = time.process_time(), ""
+        try:
+            calc.calculate(atoms)
+        except CalculationFailed as exc:
+            if not all(k in calc.results for k in STATE_KEYS):
+                raise
+            refused = str(exc)
+        drift = ev_to_kcal(calc.results["energy"]) - row.get("energy_kcal")
+        state = {k: calc.results[k] for k in STATE_KEYS}
+        print(f"  state of {_state_key(row)} ({attempt.label}): {json.dumps({k: round(v, 3) for k, v in state.items()})}"
+              f", energy {drift:+.4f} kcal/mol from the stored one, {time.process_time() - cpu0:.0f} CPU-s"
+              + (f"; refused now: {refused}" if refused else ""), flush=True)
+        checked[_state_key(row)] = state | {"state_from": "--state-check", "scf_attempt": attempt.label,
+                                            "energy_minus_stored_kcal": round(drift, 5),
+                                            **({"refused": refused} if refused else {})}
         STATE_JSON.write_text(json.dumps(checked, indent=1))
 
 

@@ -81,6 +81,10 @@ class RefinePlan:
     stored: int = 0
     missing: list[str] = field(default_factory=list)
     estimated_cpu_s: float = 0.0
+    #: Points to compute that are larger than any single point measured at their shell type, and the largest
+    #: measured size (basis functions): for those the estimate extrapolates the fit.
+    beyond_measured: int = 0
+    largest_measured: int = 0
 
     @property
     def estimated_cpu_h(self) -> float:
@@ -92,6 +96,11 @@ class RefinePlan:
         text = (f"{len(self.todo)} single points to run at {self.level.name} ({self.stored} already stored"
                 + (f"; {reused} taken from the 4f-in-core level, where they are the same calculation" if reused
                    else "") + f"); estimated {format_cpu_time(self.estimated_cpu_s)} of CPU time from measured costs.")
+        if self.beyond_measured:
+            text += (f" {self.beyond_measured} of them are larger than any single point measured (up to "
+                     f"{self.largest_measured} basis functions): there the estimate extrapolates and is likely low "
+                     "(one cycle of a 948-function La 4L costs 6-7x one of the 590-function 2L4W, "
+                     "benchmarks/README.md).")
         if self.missing:
             text += f" Not refinable ({len(self.missing)}): " + "; ".join(self.missing[:6]) + (
                 " …" if len(self.missing) > 6 else "")
@@ -191,6 +200,10 @@ def plan_refinement(store: Store, settings: ScreeningSettings, level: LevelOfThe
         plan.todo.append(point)
         if point.copy_from_row is None:
             plan.estimated_cpu_s += model.cpu_s(point.n_basis, open_shell, level.name)
+            largest = model.largest_measured(open_shell, level.name)
+            if point.n_basis > largest:
+                plan.beyond_measured += 1
+                plan.largest_measured = largest
     # the largest first: they finish last otherwise, and a cluster balances the rest around them
     plan.todo.sort(key=lambda p: -p.n_basis)
     return plan
@@ -229,15 +242,23 @@ class CostModel:
             return cls([])
         return cls(json.loads(Path(path).read_text()).get("measurements", []))
 
+    def _fitted(self, open_shell: bool, level: str) -> tuple[list[dict], float]:
+        """The measurements a fit uses (those at ``level``, else of the same shell type, else the
+        closed-shell ones) and the factor applied to it."""
+        same = [p for p in self.points if p.get("level") == level] or \
+               [p for p in self.points if bool(p.get("open_shell")) == open_shell]
+        if same:
+            return same, 1.0
+        return [p for p in self.points if not p.get("open_shell")], OPEN_SHELL_FACTOR if open_shell else 1.0
+
+    def largest_measured(self, open_shell: bool = False, level: str = "") -> int:
+        """Basis functions of the largest single point the estimate for this shell type and level rests on."""
+        return max((p["n_basis"] for p in self._fitted(open_shell, level)[0]), default=0)
+
     def cpu_s(self, n_basis: int, open_shell: bool = False, level: str = "") -> float:
         """Estimated CPU-seconds of a single point with ``n_basis`` functions: fitted to the measurements at
         ``level`` where there are any, else to those of the same shell type (then the closed-shell ones)."""
-        factor = 1.0
-        same = [p for p in self.points if p.get("level") == level] or \
-               [p for p in self.points if bool(p.get("open_shell")) == open_shell]
-        if not same:
-            same = [p for p in self.points if not p.get("open_shell")]
-            factor = OPEN_SHELL_FACTOR if open_shell else 1.0
+        same, factor = self._fitted(open_shell, level)
         if not same:
             return float("nan")
         large = [p for p in same if p["n_basis"] >= FIT_MIN_BASIS]
