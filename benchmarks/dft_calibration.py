@@ -137,7 +137,10 @@ def retire_unchecked_open_shell(store) -> int:
             continue
         extra = row.data.get("extra", {}) if row.data else {}
         state = state_of(row, extra)
-        why = (ln3_state_problem(state, row.toatoms()) if state else "state unknown") if row.status == "ok" else None
+        if row.status != "ok":
+            continue
+        why = ln3_state_problem(state, row.toatoms()) if "metal_spin" in state else \
+            (f"not reproduced by --state-check: {state['failed']}" if "failed" in state else "state unknown")
         if not why:
             continue
         store.update(row.id, delete_keys=("energy_kcal",), status=str(FAILED),
@@ -189,7 +192,13 @@ def check_states(store, which: str) -> None:
             calc.calculate(atoms)
         except CalculationFailed as exc:
             if not all(k in calc.results for k in STATE_KEYS):
-                raise
+                # not reproducible with today's SCF stages: nothing to compare, and the point is recomputed
+                print(f"  {_state_key(row)} ({attempt.label}) did not converge again: {exc}; "
+                      f"{time.process_time() - cpu0:.0f} CPU-s", flush=True)
+                checked[_state_key(row)] = {"state_from": "--state-check", "scf_attempt": attempt.label,
+                                            "failed": str(exc)}
+                STATE_JSON.write_text(json.dumps(checked, indent=1))
+                continue
             refused = str(exc)
         drift = ev_to_kcal(calc.results["energy"]) - row.get("energy_kcal")
         state = {k: calc.results[k] for k in STATE_KEYS}
@@ -234,7 +243,12 @@ def print_report(result: dict, ctype: str) -> None:
         print("\nOpen-shell states (⟨S²⟩; Mulliken spin and f populations on the metal, electrons)")
         for p in states:
             print(f"  {p['ligand'] or '-':<12} {p['what']:<10} <S2> {p['s_squared']:6.3f}  metal spin "
-                  f"{p['metal_spin']:6.3f}  f alpha {p['metal_f_alpha']:6.3f}  f beta {p['metal_f_beta']:6.3f}")
+                  f"{p['metal_spin']:6.3f}  f alpha {p['metal_f_alpha']:6.3f}  f beta {p['metal_f_beta']:6.3f}"
+                  + (f"  REFUSED now: {p['refused']}" if p.get("refused") else ""))
+    for p in result["single_points"]:
+        if p.get("failed"):
+            print(f"  {p['ligand'] or '-':<12} {p['what']:<10} not reproduced by --state-check ({p['scf_attempt']}): "
+                  f"{p['failed']}")
     dft_bind = [r["E_bind_dft"] for r in result["rows"] if r["E_bind_dft"] == r["E_bind_dft"]
                 and r["E_bind_dft"] is not None]
     if dft_bind:
