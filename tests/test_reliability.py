@@ -48,6 +48,16 @@ def _wait_until_none_left(mark: str, limit_s: float = 10.0) -> list[str]:
     return left
 
 
+def _stacks_of(run: subprocess.Popen) -> str:
+    """Where every thread of a CLI run that did not stop is (its SIGUSR1 stack dump), then the run stopped."""
+    try:
+        run.send_signal(signal.SIGUSR1)
+        time.sleep(2)
+    finally:
+        os.killpg(run.pid, signal.SIGKILL)
+    return run.communicate(timeout=60)[1][-6000:]
+
+
 def _screen(db: Path, mark: str, *args: str, substituent: str = "ethyl", **popen) -> subprocess.Popen:
     return subprocess.Popen([REESCREEN, "screen", "--scaffold", "HOPO", "--substituent", substituent, *SMALL,
                              "--db", str(db), *args], cwd=ROOT, env=_env(mark), stdout=subprocess.PIPE,
@@ -108,7 +118,9 @@ def test_interrupted_screen_says_what_it_kept_and_leaves_no_process(tmp_path, ho
     else:
         run.send_signal(signal.SIGTERM if how == "sigterm" else signal.SIGKILL)
     left = _wait_until_none_left(mark)  # the command itself included
-    assert not left, f"processes of the run still alive 10 s after {how}: {left}"
+    if left:
+        where = _stacks_of(run)
+        assert not left, f"processes of the run still alive 10 s after {how}: {left}\nthe command's threads:\n{where}"
     out, err = run.communicate(timeout=60)
     if how == "sigkill":
         return

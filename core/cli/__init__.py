@@ -3,8 +3,10 @@ train/evaluate/predict); this module assembles the parser and dispatches."""
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import signal
 import sys
+import threading
 
 from core import __version__
 from core.chemistry.constants import ENERGY_UNITS
@@ -50,6 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     from core.pipeline.cluster import ClusterError
 
     signal.signal(signal.SIGTERM, _interrupt)
+    if threading.current_thread() is threading.main_thread():
+        try:  # `kill -USR1 PID` prints where every thread of a run that seems stuck is, and the run goes on
+            faulthandler.register(signal.SIGUSR1, all_threads=True)
+        except (AttributeError, OSError, RuntimeError, ValueError):
+            pass  # stderr is no file (captured in-process): nothing to print the stacks to
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
