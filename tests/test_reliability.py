@@ -110,7 +110,10 @@ def test_embedded_cluster_and_its_dashboard_listen_on_loopback_only(monkeypatch)
 def test_interrupted_screen_says_what_it_kept_and_leaves_no_process(tmp_path, how):
     mark = uuid.uuid4().hex
     db = tmp_path / "run.db"
-    run = _screen(db, mark, start_new_session=True)
+    # as a terminal's foreground job: with SIGINT at its default even when pytest itself was started in the
+    # background by a non-interactive shell, which ignores SIGINT for it (and an ignored SIGINT is inherited)
+    run = _screen(db, mark, start_new_session=True,
+                  preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     # mid-run: references stored, Architector building templates in a worker's fork-server child
     _wait_for(lambda: _rows(db) >= 2 and any("forkserver" in p for p in _marked(mark)), 240, "a run mid-way")
     if how == "ctrl-c":
