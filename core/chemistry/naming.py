@@ -4,7 +4,8 @@ named like the library (``HOPO-isopropyl``; ``HOPO-4-methyl`` for a group elsewh
 
 The match is RDKit's substructure search of :mod:`core.chemistry.grafting` (the scaffold's ring core, its
 binding form and side chain, any groups on ring carbons that carry H in the scaffold).  Groups are named
-from the substituent library, then from :data:`COMMON_GROUPS`, else written as their SMILES in brackets.
+from the substituent library, then from :data:`COMMON_GROUPS`, then from the group library
+(``data/groups/library.csv``), else written as their SMILES in brackets.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from functools import lru_cache
 from rdkit import Chem
 
 from core.chemistry.grafting import group_atoms, plan_graft, ring_position_names
+from core.chemistry.groups import HYDROGEN, library_groups
 from core.chemistry.ligands import SUBSTITUENTS
 
 #: Frequent ring substituents outside the screening library: name -> SMILES from the ring-bonded atom.
@@ -33,7 +35,8 @@ def _group_key(smiles_from_attachment: str) -> str:
 
 @lru_cache(maxsize=1)
 def _known_groups() -> dict[str, str]:
-    names = {_group_key(s): n for n, s in COMMON_GROUPS.items()}
+    names = {g.smiles: g.name for g in library_groups() if g.smiles != HYDROGEN}
+    names.update({_group_key(s): n for n, s in COMMON_GROUPS.items()})
     names.update({_group_key(s): n for n, s in SUBSTITUENTS.items() if s != "[H]"})  # the library wins
     return names
 
@@ -80,8 +83,13 @@ def recognise(smiles: str) -> tuple[str, str] | None:
         return plan.scaffold, groups[0][1]
     if len(groups) > 1 and len({name for _, name in groups}) == 1:  # the same group twice or more: 3,4-dimethyl
         prefix = {2: "di", 3: "tri"}.get(len(groups), f"{len(groups)}×")
-        return plan.scaffold, f"{','.join(pos[1:] for pos, _ in groups)}-{prefix}{groups[0][1]}"
-    return plan.scaffold, "-".join(f"{pos[1:]}-{name}" for pos, name in groups)
+        return plan.scaffold, f"{','.join(pos[1:] for pos, _ in groups)}-{prefix}{_enclosed(groups[0][1])}"
+    return plan.scaffold, "-".join(f"{pos[1:]}-{_enclosed(name)}" for pos, name in groups)
+
+
+def _enclosed(name: str) -> str:
+    """A compound group name in parentheses after a locant, as IUPAC writes it: ``4-(4-fluorophenyl)``."""
+    return f"({name})" if any(ch in name for ch in "-, ()") or any(ch.isdigit() for ch in name) else name
 
 
 def _positions(plan) -> list[str]:

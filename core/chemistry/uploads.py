@@ -98,12 +98,10 @@ def _header(line: str) -> tuple[str, list[str]] | None:
     return None
 
 
-def read_ligand_table(data: bytes) -> LigandTable:
-    """Read a table with a ``smiles`` column (optional ``name``, ``donors`` as ``i;j`` or ``i j``), separated by
-    commas, semicolons, tabs or bars; a file without such a header is one SMILES per line.
-
-    Line numbers are those of the file (blank lines counted).  Every row ends as a ligand, named by its
-    ``name`` cell when given, or as an error.
+def table_rows(data: bytes) -> tuple[list[tuple[int, dict[str, str]]], str, bool]:
+    """The non-blank rows of an uploaded table as (line in the file, cells by lower-case column name), its
+    separator and whether it had a header with a ``smiles`` column.  A file without such a header is one
+    SMILES per line (each row's only cell is ``smiles``).  Raises :class:`UploadError` for an unusable file.
     """
     text = _decode(data)
     lines = [(number, line) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
@@ -114,13 +112,22 @@ def read_ligand_table(data: bytes) -> LigandTable:
     if len(body) > MAX_ROWS:
         raise UploadError(f"The file has {len(body)} rows; the limit is {MAX_ROWS}.")
     if header is None:
-        return LigandTable([_row(number, line.strip(), "", None) for number, line in body], ",", False)
+        return [(number, {"smiles": line.strip()}) for number, line in body], ",", False
     separator, names = header
-    rows = []
-    for number, line in body:
-        cells = dict(zip(names, (c.strip() for c in _fields(line, separator))))
-        rows.append(_row(number, cells.get("smiles", ""), cells.get("name", ""), cells.get("donors")))
-    return LigandTable(rows, separator, True)
+    return [(number, dict(zip(names, (c.strip() for c in _fields(line, separator))))) for number, line in body], \
+        separator, True
+
+
+def read_ligand_table(data: bytes) -> LigandTable:
+    """Read a table with a ``smiles`` column (optional ``name``, ``donors`` as ``i;j`` or ``i j``), separated by
+    commas, semicolons, tabs or bars; a file without such a header is one SMILES per line.
+
+    Line numbers are those of the file (blank lines counted).  Every row ends as a ligand, named by its
+    ``name`` cell when given, or as an error.
+    """
+    rows, separator, has_header = table_rows(data)
+    return LigandTable([_row(number, cells.get("smiles", ""), cells.get("name", ""), cells.get("donors"))
+                        for number, cells in rows], separator, has_header)
 
 
 def parse_ligand_table(data: bytes) -> list[UploadRow]:
