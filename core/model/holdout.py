@@ -1,0 +1,141 @@
+"""Hold-out splits that measure what a new ligand meets, and the ranking metrics a screen depends on.
+
+A random split over complexes puts every test ligand in training with other metals: it measures
+interpolation.  A chemist's new ligand is a new *group* on a known scaffold, or a new *scaffold*; the
+splits here hold out every complex of whole groups (on every scaffold and ring position, so a group
+cannot leak into training through another scaffold) or of a whole scaffold.  Held-out groups are drawn
+with a fixed seed before any training and recorded with the model, never chosen by a score.
+
+Energies are kcal/mol.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+import numpy as np
+from ase import Atoms
+from scipy.stats import spearmanr
+
+from core.chemistry.groups import canonical_group, library_groups
+from core.chemistry.ligands import SUBSTITUENTS
+from core.model.evaluation import metal_of
+
+#: An error this large (kcal/mol) changes a ligand's rank among typical substituent tables.
+LARGE_ERROR = 5.0
+#: A prediction is flagged when its 2σ band is at least this wide (kcal/mol): the model itself cannot
+#: exclude a large error.
+FLAG_TWO_SIGMA = LARGE_ERROR
+
+
+class HoldoutError(ValueError):
+    """A hold-out that cannot be made (unknown group or scaffold, too few groups)."""
+
+
+def _groups_by_name() -> dict[str, str]:
+    names = {g.name: g.smiles for g in library_groups()}
+    names.update({n: canonical_group("*" + s) for n, s in SUBSTITUENTS.items()})
+    return names
+
+
+def group_of(atoms: Atoms) -> str:
+    """The canonical SMILES (``*`` = ring carbon) of a frame's substituent group, whatever its ring position.
+
+    Frames written by the group-grid builder carry it as ``group``; older frames carry only the library
+    name in ``substituent``, which is looked up in the group library.
+    """
+    if atoms.info.get("group"):
+        return str(atoms.info["group"])
+    name = str(atoms.info.get("substituent", ""))
+    found = _groups_by_name().get(name)
+    if found is None:
+        raise HoldoutError(f"Frame without a 'group' and with substituent {name!r}, which is not in the group "
+                           "library: the group hold-out cannot place it.")
+    return found
+
+
+def choose_held_out_groups(frames: Sequence[Atoms], n_groups: int, seed: int,
+                           scaffolds: Sequence[str] | None = None) -> list[str]:
+    """``n_groups`` groups drawn at random (``seed``) among those present on every one of ``scaffolds``
+    (default: every scaffold in ``frames``), so each held-out group is tested on each scaffold."""
+    on: dict[str, set[str]] = defaultdict(set)
+    for a in frames:
+        on[group_of(a)].add(str(a.info.get("scaffold")))
+    wanted = set(scaffolds) if scaffolds else {s for present in on.values() for s in present}
+    eligible = sorted(g for g, present in on.items() if wanted <= present and g != "*[H]")
+    if len(eligible) < n_groups:
+        raise HoldoutError(f"Only {len(eligible)} groups are present on every scaffold "
+                           f"({', '.join(sorted(wanted))}); {n_groups} were asked for.")
+    rng = np.random.default_rng(seed)
+    return sorted(eligible[i] for i in rng.choice(len(eligible), size=n_groups, replace=False))
+
+
+def group_holdout(frames: Sequence[Atoms], held_out: Sequence[str]) -> tuple[list[Atoms], list[Atoms]]:
+    """(in-sample frames, held-out frames): every frame whose group is in ``held_out`` goes out, on every
+    scaffold and ring position."""
+    out = set(held_out)
+    kept, test = [], []
+    for a in frames:
+        (test if group_of(a) in out else kept).append(a)
+    return kept, test
+
+
+def scaffold_holdout(frames: Sequence[Atoms], scaffold: str) -> tuple[list[Atoms], list[Atoms]]:
+    """(in-sample frames, frames of ``scaffold``)."""
+    kept = [a for a in frames if a.info.get("scaffold") != scaffold]
+    test = [a for a in frames if a.info.get("scaffold") == scaffold]
+    if not test:
+        raise HoldoutError(f"No frame of scaffold {scaffold!r} to hold out.")
+    return kept, test
+
+
+def _ligand_of(atoms: Atoms) -> tuple:
+    return atoms.info.get("scaffold"), group_of(atoms), atoms.info.get("position", "C3")
+
+
+def ranking_metrics(frames: Sequence[Atoms], reference: Sequence[float], predicted: Sequence[float],
+                    top_k: int = 10) -> dict:
+    """How well the predictions rank ligands for each metal and coordination type.
+
+    Per (metal, type) with at least ``top_k`` + 1 ligands: the Spearman correlation of the ligand ranking
+    and the top-k recall (how many of the reference's best ``top_k`` — most negative energy — are among the
+    prediction's best ``top_k``, as a fraction).  Returns the per-(metal, type) values and their medians.
+    """
+    ref, pred = np.asarray(reference, float), np.asarray(predicted, float)
+    cells: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i, a in enumerate(frames):
+        cells[(metal_of(a), str(a.info.get("type")))].append(i)
+    per_cell = {}
+    for (metal, ctype), idx in sorted(cells.items()):
+        if len(idx) <= top_k:
+            continue
+        r, p = ref[idx], pred[idx]
+        best_ref = set(np.argsort(r)[:top_k])
+        best_pred = set(np.argsort(p)[:top_k])
+        per_cell[f"{metal} {ctype}"] = {"n_ligands": len(idx), "spearman": float(spearmanr(r, p).statistic),
+                                        f"top{top_k}_recall": len(best_ref & best_pred) / top_k}
+    if not per_cell:
+        return {"n_cells": 0, "note": f"no metal and type with more than {top_k} ligands"}
+    return {"n_cells": len(per_cell),
+            "spearman_median": float(np.median([c["spearman"] for c in per_cell.values()])),
+            f"top{top_k}_recall_median": float(np.median([c[f"top{top_k}_recall"] for c in per_cell.values()])),
+            "per_metal_type": per_cell}
+
+
+def uncertainty_calibration(reference: Sequence[float], predicted: Sequence[float], sigma: Sequence[float],
+                            large: float = LARGE_ERROR, flag_two_sigma: float = FLAG_TWO_SIGMA) -> dict:
+    """Whether the ensemble spread σ (kcal/mol) says when to distrust a prediction.
+
+    ``within_2sigma``: share of |error| ≤ 2σ (≈ 0.95 for a calibrated Gaussian spread).
+    ``large_flagged``: of the errors larger than ``large``, the share whose 2σ ≥ ``flag_two_sigma``
+    (None when there is no large error).  ``flagged_share``: share of all predictions flagged, so a model
+    that flags everything is seen for what it is.
+    """
+    ref, pred, sig = (np.asarray(x, float) for x in (reference, predicted, sigma))
+    err = np.abs(pred - ref)
+    flagged = 2 * sig >= flag_two_sigma
+    big = err > large
+    return {"n": int(len(err)), "within_2sigma": float(np.mean(err <= 2 * sig)) if len(err) else None,
+            "n_large": int(big.sum()), "large_flagged": float(np.mean(flagged[big])) if big.any() else None,
+            "flagged_share": float(np.mean(flagged)) if len(err) else None,
+            "large_error_kcal": large, "flag_two_sigma_kcal": flag_two_sigma}

@@ -1,0 +1,90 @@
+"""Hold-out splits for new groups and new scaffolds, and the ranking and uncertainty metrics quoted with them."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ase import Atoms
+
+from core.chemistry.constants import REE_METALS
+from core.chemistry.groups import attach_group
+from core.chemistry.ligands import SUBSTITUENTS, TRAINING_SCAFFOLDS
+from core.model.holdout import (HoldoutError, choose_held_out_groups, group_holdout, group_of, ranking_metrics,
+                                scaffold_holdout, uncertainty_calibration)
+from core.storage.extxyz import read_frames
+
+
+def _frame(scaffold: str, group: str, metal: str = "La", ctype: str = "1L6W", position: str = "C3",
+           name: str = "") -> Atoms:
+    info = {"scaffold": scaffold, "substituent": name or group, "group": group, "position": position,
+            "metal": metal, "type": ctype, "ligand": attach_group(scaffold, group, position)}
+    return Atoms(metal, info=info)
+
+
+def test_a_held_out_group_leaves_training_on_every_scaffold_and_ring_position():
+    groups = ["*C", "*CC", "*OC", "*F", "*Cl", "*C#N"]
+    frames = [_frame(s, g, m, t, p) for s in ("HOPO", "CAM") for g in groups for m in ("La", "Lu")
+              for t in ("4L", "1L6W") for p in (("C3", "C4") if s == "HOPO" else ("C3",))]
+    held = choose_held_out_groups(frames, 2, seed=3)
+    kept, test = group_holdout(frames, held)
+    assert len(kept) + len(test) == len(frames)
+    assert {group_of(a) for a in test} == set(held)
+    assert not {group_of(a) for a in kept} & set(held), "a held-out group leaked into training"
+    assert {(a.info["scaffold"], a.info["position"]) for a in test} == {("HOPO", "C3"), ("HOPO", "C4"), ("CAM", "C3")}
+    # the draw is fixed by the seed, before any training
+    assert choose_held_out_groups(frames, 2, seed=3) == held
+
+
+def test_only_groups_present_on_every_scaffold_can_be_held_out():
+    frames = [_frame("HOPO", g) for g in ("*C", "*CC", "*F")] + [_frame("CAM", "*C")]
+    assert choose_held_out_groups(frames, 1, seed=0) == ["*C"]
+    with pytest.raises(HoldoutError, match="Only 1 groups are present on every scaffold"):
+        choose_held_out_groups(frames, 2, seed=0)
+
+
+def test_dataset_frames_find_their_group_by_library_name_and_a_group_hold_out_leaves_no_leak():
+    frames = read_frames("data/dataset/reescreen-gfn2xtb-train-000.extxyz.gz")
+    assert {group_of(a) for a in frames if a.info["substituent"] == "methoxy"} == {"*OC"}
+    in_data = {group_of(a) for a in frames}
+    assert in_data <= {group_of(Atoms(info={"substituent": n})) for n in SUBSTITUENTS}
+    held = choose_held_out_groups(frames, 3, seed=1, scaffolds=[s for s in TRAINING_SCAFFOLDS
+                                                                 if any(a.info["scaffold"] == s for a in frames)])
+    kept, test = group_holdout(frames, held)
+    assert test and not {group_of(a) for a in kept} & set(held)
+
+
+def test_a_scaffold_hold_out_takes_every_complex_of_that_scaffold():
+    frames = [_frame(s, g) for s in ("HOPO", "CAM", "thio-CAM") for g in ("*C", "*F")]
+    kept, test = scaffold_holdout(frames, "CAM")
+    assert {a.info["scaffold"] for a in test} == {"CAM"} and len(test) == 2
+    assert "CAM" not in {a.info["scaffold"] for a in kept}
+    with pytest.raises(HoldoutError, match="No frame of scaffold 'HDEV'"):
+        scaffold_holdout(frames, "HDEV")
+
+
+def test_ranking_metrics_count_how_many_of_the_best_ten_the_model_finds():
+    groups = [f"*{'C' * k}" for k in range(1, 13)] + ["*F", "*Cl", "*O"]  # 15 ligands per metal and type
+    frames = [_frame("HOPO", g, m) for m in ("La", "Nd") for g in groups]
+    ref = np.array([-float(i) for _ in range(2) for i in range(len(groups))])
+    perfect = ranking_metrics(frames, ref, ref + 3.0)  # an offset keeps every ranking
+    assert perfect["spearman_median"] == pytest.approx(1.0) and perfect["top10_recall_median"] == 1.0
+    reversed_ = ranking_metrics(frames, ref, -ref)
+    assert reversed_["spearman_median"] == pytest.approx(-1.0)
+    # the reverse ranking's top 10 are the reference's worst 10 of 15: only 5 overlap
+    assert reversed_["top10_recall_median"] == pytest.approx(0.5)
+    assert ranking_metrics(frames[:5], ref[:5], ref[:5])["n_cells"] == 0
+
+
+def test_uncertainty_calibration_separates_a_spread_that_flags_large_errors_from_one_that_does_not():
+    ref = np.zeros(6)
+    pred = np.array([0.5, -1.0, 0.2, 8.0, -7.0, 1.0])
+    honest = uncertainty_calibration(ref, pred, [0.5, 0.8, 0.3, 4.0, 3.6, 0.6])
+    assert honest["n_large"] == 2 and honest["large_flagged"] == 1.0 and honest["within_2sigma"] == 1.0
+    overconfident = uncertainty_calibration(ref, pred, np.full(6, 0.4))
+    assert overconfident["large_flagged"] == 0.0 and overconfident["within_2sigma"] == pytest.approx(2 / 6)
+    assert uncertainty_calibration(ref, np.zeros(6), np.ones(6))["large_flagged"] is None
+
+
+def test_every_rare_earth_and_type_is_a_ranking_cell():
+    frames = [_frame("HOPO", f"*{'C' * k}", m, t) for m in REE_METALS for t in ("4L", "1L6W") for k in range(1, 13)]
+    ref = np.arange(len(frames), dtype=float)
+    assert ranking_metrics(frames, ref, ref)["n_cells"] == len(REE_METALS) * 2
