@@ -197,6 +197,11 @@ def load_groups(source: str | Path) -> tuple[list[Group], list[str]]:
     return read_groups(path.read_bytes())
 
 
+def capped_group(group: Group, cap: str = "[H]") -> Chem.Mol:
+    """The group as a molecule, ``cap`` (SMILES of one atom) in place of the ring carbon."""
+    return _quiet_mol(group.smiles.replace("*", cap, 1) if group.smiles != HYDROGEN else "[H]" + cap)
+
+
 @dataclass(frozen=True)
 class GroupDescriptors:
     """What makes groups differ: size, polarity, hydrogen bonding, conjugation, elements."""
@@ -213,7 +218,7 @@ class GroupDescriptors:
 def group_descriptors(group: Group) -> GroupDescriptors:
     """Descriptors of the group with a methyl in place of the ring carbon (so an O-, N- or S-bonded group
     counts no O–H/N–H/S–H donor that it does not have); the methyl is not counted in the size."""
-    mol = _quiet_mol(group.smiles.replace("*", "C", 1) if group.smiles != HYDROGEN else "C")
+    mol = capped_group(group, "C")
     return GroupDescriptors(
         heavy_atoms=mol.GetNumHeavyAtoms() - 1,
         h_bond_donors=Lipinski.NumHDonors(mol),

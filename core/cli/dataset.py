@@ -29,6 +29,9 @@ def add_parser(sub) -> None:
     b.add_argument("--metals", default=",".join(REE_METALS), help="comma-separated REEs (default: all 16)")
     b.add_argument("--types", default=",".join(COORDINATION_TYPES), help="coordination types of the training set")
     b.add_argument("--no-hdev", action="store_true", help="leave out the HDEV out-of-sample set")
+    b.add_argument("--grid", metavar="CONFIG",
+                   help="a group-grid config (configs/group-grid.yaml): library groups on scaffolds and ring positions "
+                        "with a group hold-out; replaces --substituents/--scaffolds/--types/--metals/--settings")
     b.add_argument("--write-only", action="store_true", help="only write shards from what the store holds")
     b.add_argument("--settings", default="fast", choices=list(PRESETS), help="search/optimisation preset")
     b.add_argument("--scheduler", help="Dask scheduler address (default: embedded cluster)")
@@ -51,12 +54,21 @@ def run(args: argparse.Namespace) -> int:
     from core.pipeline.dataset import build_dataset, dataset_grid, write_dataset
     from core.storage.store import Store
 
-    substituents = csv_list(args.substituents, list(SUBSTITUENTS), "substituents") if args.substituents else None
-    grid = dataset_grid(substituents, csv_list(args.scaffolds, list(SCAFFOLDS), "scaffolds"),
-                        csv_list(args.types, tuple(COORDINATION_TYPES), "coordination types"),
-                        include_hdev=not args.no_hdev)
-    metals = csv_list(args.metals, REE_METALS, "metals")
-    settings = get_settings(args.settings)
+    grid_info: dict = {}
+    if args.grid:
+        from core.pipeline.group_grid import describe_grid, group_grid, load_grid_spec
+
+        spec = load_grid_spec(args.grid)
+        grid, metals = group_grid(spec), list(spec.metals)
+        settings = get_settings(spec.settings).with_changes(route=spec.route)
+        grid_info = describe_grid(spec, args.grid)
+    else:
+        substituents = csv_list(args.substituents, list(SUBSTITUENTS), "substituents") if args.substituents else None
+        grid = dataset_grid(substituents, csv_list(args.scaffolds, list(SCAFFOLDS), "scaffolds"),
+                            csv_list(args.types, tuple(COORDINATION_TYPES), "coordination types"),
+                            include_hdev=not args.no_hdev)
+        metals = csv_list(args.metals, REE_METALS, "metals")
+        settings = get_settings(args.settings)
     store = Store(args.db)
     info: dict = {}
     if not args.write_only:
@@ -87,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
     else:  # a rewrite keeps the record of the build that computed the results
         old = Path(args.out) / "provenance.json"
         info = json.loads(old.read_text()).get("build", {}) if old.is_file() else {}
+    if grid_info:
+        info["grid"] = grid_info
     prov = write_dataset(store, settings, grid, args.out, metals, info)
     for split, c in prov["counts"].items():
         print(f"{split}: {c['included']} frames written of {c['requested']} requested; {c['qc_failed']} QC-failed, "

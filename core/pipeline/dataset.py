@@ -24,6 +24,7 @@ from ase import Atoms
 from core import __version__
 from core.chemistry.complexes import COORDINATION_TYPES
 from core.chemistry.constants import ENERGY_UNITS, REE_METALS
+from core.chemistry.groups import canonical_group
 from core.chemistry.ligands import SUBSTITUENTS, TRAINING_SCAFFOLDS, Ligand, library_ligand
 from core.chemistry.qc import QC_VERSION
 from core.pipeline.settings import ScreeningSettings
@@ -43,7 +44,9 @@ class GridItem:
 
     ligand: Ligand
     ctypes: tuple[str, ...]
-    split: str  # "train" (split 80:10:10 at training time) or "hdev" (out of sample)
+    split: str  # "train" (split 80:10:10 at training time), "hdev" (out of sample) or "group-holdout"
+    group: str = ""  # canonical group SMILES, * = ring carbon (written to frames for the group hold-out)
+    position: str = "C3"
 
 
 def dataset_grid(substituents: Sequence[str] | None = None, scaffolds: Sequence[str] = TRAINING_SCAFFOLDS,
@@ -52,9 +55,10 @@ def dataset_grid(substituents: Sequence[str] | None = None, scaffolds: Sequence[
     names = list(substituents) if substituents is not None else list(SUBSTITUENTS)
     grid = []
     for r in names:
-        grid += [GridItem(library_ligand(s, r), tuple(ctypes), "train") for s in scaffolds]
+        group = canonical_group("*" + SUBSTITUENTS[r])
+        grid += [GridItem(library_ligand(s, r), tuple(ctypes), "train", group) for s in scaffolds]
         if include_hdev:
-            grid.append(GridItem(library_ligand(OUT_OF_SAMPLE_SCAFFOLD, r), OUT_OF_SAMPLE_TYPES, "hdev"))
+            grid.append(GridItem(library_ligand(OUT_OF_SAMPLE_SCAFFOLD, r), OUT_OF_SAMPLE_TYPES, "hdev", group))
     return grid
 
 
@@ -147,10 +151,8 @@ def write_dataset(store: Store, settings: ScreeningSettings, grid: Sequence[Grid
     counts: dict[str, dict[str, int]] = {}
     shards: list[Path] = []
     rejected: list[dict] = []
-    for split in ("train", "hdev"):
+    for split in dict.fromkeys(g.split for g in grid):
         items = [g for g in grid if g.split == split]
-        if not items:
-            continue
         split_frames: list[Atoms] = []
         c = {"requested": 0, "included": 0, "qc_failed": 0, "failed": 0, "missing": 0, "no_binding_energy": 0}
         for item in items:
@@ -167,6 +169,8 @@ def write_dataset(store: Store, settings: ScreeningSettings, grid: Sequence[Grid
                     c["no_binding_energy"] += 1
                     continue
                 atoms.info["split"] = split
+                if item.group:
+                    atoms.info.update(group=item.group, position=item.position)
                 split_frames.append(atoms)
         c["included"] = len(split_frames)
         c["missing"] = c["requested"] - c["included"] - c["qc_failed"] - c["failed"] - c["no_binding_energy"]
@@ -178,8 +182,10 @@ def write_dataset(store: Store, settings: ScreeningSettings, grid: Sequence[Grid
         "level_of_theory": settings.level, "energy_units": ENERGY_UNITS,
         "frame_keys": {"energy": E_BIND, "absolute_energy": E_COMPLEX,
                        "exchange_energy": "vs [M(H2O)8]3+ (kcal/mol)", "metal": "", "scaffold": "",
-                       "substituent": "", "type": "4L/3L2W/2L4W/1L6W", "charge": "total charge",
-                       "qc": "passed", "split": "train or hdev"},
+                       "substituent": "", "group": "substituent group SMILES, * = ring carbon",
+                       "position": "ring carbon of the group (C3, C4, ...)",
+                       "type": "4L/3L2W/2L4W/1L6W", "charge": "total charge",
+                       "qc": "passed", "split": "train, hdev or group-holdout"},
         "code_version": __version__, "qc_version": QC_VERSION, "settings": json.loads(settings.to_json()),
         "packages": package_versions(),
         "metals": list(metals), "counts": counts, "qc_rejections": rejected,
