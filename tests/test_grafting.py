@@ -8,7 +8,7 @@ from core.chemistry.complexes import COORDINATION_TYPES
 from core.chemistry.grafting import CLASH_DISTANCE, GraftError, graft_complex, plan_graft, reference_copies
 from core.chemistry.ligands import make_ligand
 from core.chemistry.qc import check_complex
-from core.pipeline.scaffold_templates import grafted_starts, scaffold_template
+from core.pipeline.scaffold_templates import grafted_series, grafted_starts, scaffold_template
 from core.pipeline.settings import FAST
 from core.storage.results import results_frame
 from core.storage.store import Store
@@ -63,6 +63,29 @@ def test_a_group_that_clashes_in_every_rotamer_is_refused():
     template, _ = scaffold_template(FAST, "HOPO", "La", "4L")
     with pytest.raises(GraftError, match=f"{CLASH_DISTANCE}"):
         graft_complex(template, plan_graft(ligand.smiles), ligand.charge)
+
+
+def test_one_embedding_grafts_a_ligand_onto_every_metal_and_type_and_each_complex_passes_qc():
+    ligand = make_ligand("CNC(=O)c1ccc(-c2ccc(F)cc2)c(=O)n1[O-]")  # 4-fluorophenyl: a rotamer to choose
+    plan = plan_graft(ligand.smiles)
+    built = grafted_series(plan, ligand, ["La", "Gd", "Lu"], ["4L", "2L4W", "1L6W"], FAST)
+    assert len(built) == 9
+    for (metal, ctype), atoms in built.items():
+        assert not isinstance(atoms, GraftError), f"{metal} {ctype}: {atoms}"
+        assert atoms[0].symbol == metal
+        assert check_complex(atoms, ligand.smiles, ligand.charge, COORDINATION_TYPES[ctype]).passed
+        template, _ = scaffold_template(FAST, "HOPO", metal, ctype)
+        n = plan.ligand.GetNumAtoms()
+        for k, copy in enumerate(reference_copies(template, "HOPO", ligand.charge)):
+            mine = atoms.positions[1 + k * n: 1 + (k + 1) * n]
+            assert all(np.allclose(mine[lig], template.positions[copy[ref]]) for ref, lig in plan.kept)
+
+
+def test_a_refused_graft_in_a_series_is_reported_for_its_cell_and_the_others_are_kept():
+    ligand = make_ligand("CNC(=O)c1ccc(C(c2ccccc2)(c2ccccc2)c2ccccc2)c(=O)n1[O-]")  # trityl: no room in 4L
+    built = grafted_series(plan_graft(ligand.smiles), ligand, ["La"], ["4L", "1L6W"], FAST)
+    assert isinstance(built[("La", "4L")], GraftError) and "clashes" in str(built[("La", "4L")])
+    assert not isinstance(built[("La", "1L6W")], GraftError)
 
 
 def test_a_missing_template_is_replaced_by_the_nearest_metal_with_the_metal_swapped_in():

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 from ase import Atoms
-from ase.neighborlist import NeighborList, natural_cutoffs
+from ase.neighborlist import natural_cutoffs
 from scipy.sparse.csgraph import connected_components
+from scipy.spatial.distance import pdist, squareform
 
 from core.chemistry.constants import REE_METALS
 
@@ -28,9 +29,11 @@ def fragments(atoms: Atoms) -> list[np.ndarray]:
     m = metal_index(atoms)
     keep = np.array([i for i in range(len(atoms)) if i != m])
     sub = atoms[keep]
-    nl = NeighborList(natural_cutoffs(sub, mult=BOND_CUTOFF_SCALE), self_interaction=False, bothways=True)
-    nl.update(sub)
-    n, labels = connected_components(nl.get_connectivity_matrix(sparse=True), directed=False)
+    # complexes hold a few hundred atoms: all pair distances at once beat a neighbour-list build (measured)
+    radii = np.asarray(natural_cutoffs(sub, mult=BOND_CUTOFF_SCALE))
+    bonded = squareform(pdist(sub.positions)) < radii[:, None] + radii[None, :]
+    np.fill_diagonal(bonded, False)
+    n, labels = connected_components(bonded, directed=False)
     return [keep[labels == k] for k in range(n)]
 
 

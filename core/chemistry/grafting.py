@@ -178,7 +178,7 @@ def reference_copies(template: Atoms, scaffold: str, ligand_charge: int) -> list
 EMBEDDINGS = 4
 
 
-def _embedded_ligand(plan: GraftPlan, anchor: np.ndarray, seed: int) -> list[np.ndarray]:
+def ligand_embeddings(plan: GraftPlan, anchor: np.ndarray, seed: int) -> list[np.ndarray]:
     """Coordinates of the whole ligand from ``EMBEDDINGS`` embeddings that hold the kept atoms near
     ``anchor`` (reference-ligand coordinates)."""
     coord_map = {lig: Point3D(*map(float, anchor[ref])) for ref, lig in plan.kept}
@@ -219,23 +219,24 @@ def _superimpose(moving: np.ndarray, fixed: np.ndarray) -> tuple[np.ndarray, np.
     return rot, fc - mc @ rot.T
 
 
-def _rotate(points: np.ndarray, origin: np.ndarray, axis: np.ndarray, angle: float) -> np.ndarray:
-    axis = axis / np.linalg.norm(axis)
-    p = points - origin
-    cos, sin = np.cos(angle), np.sin(angle)
-    return origin + p * cos + np.cross(axis, p) * sin + np.outer(p @ axis, axis) * (1 - cos)
-
-
-def graft_complex(template: Atoms, plan: GraftPlan, ligand_charge: int, seed: int = 42) -> Atoms:
+def graft_complex(template: Atoms, plan: GraftPlan, ligand_charge: int, seed: int = 42,
+                  embeddings: list[np.ndarray] | None = None,
+                  copies: list[np.ndarray] | None = None) -> Atoms:
     """The complex of ``plan.ligand`` built on ``template`` (a complex of the reference ligand): metal and
-    waters as in the template, every ligand copy grafted.  Raises :class:`GraftError` on a clash."""
-    copies = reference_copies(template, plan.scaffold, ligand_charge)
+    waters as in the template, every ligand copy grafted.  Raises :class:`GraftError` on a clash.
+
+    ``embeddings`` (from :func:`ligand_embeddings`) and ``copies`` (from :func:`reference_copies`) may be
+    given when one ligand is grafted onto many templates: the group's conformations do not depend on the
+    template, whose scaffold atoms they are superimposed on copy by copy.
+    """
+    copies = reference_copies(template, plan.scaffold, ligand_charge) if copies is None else copies
     if not copies:
         raise GraftError("the template holds no ligand of its scaffold")
     lig = plan.ligand
     kept_ref = np.array([r for r, _ in plan.kept])
     kept_lig = np.array([l for _, l in plan.kept])
-    embeddings = _embedded_ligand(plan, template.positions[copies[0]], seed)
+    if embeddings is None:
+        embeddings = ligand_embeddings(plan, template.positions[copies[0]], seed)
     topo = Chem.GetDistanceMatrix(lig)
     groups = [(replaced, ring, first, sorted(group_atoms(lig, ring, first)))
               for replaced, ring, first in plan.attachments]
@@ -286,16 +287,32 @@ def _place_copy(embedded, ref_xyz, kept_ref, kept_lig, groups, outside, topo) ->
 
 def _best_rotamer(xyz, ring, first, members, outside, topo) -> tuple[np.ndarray, float]:
     """Group coordinates of the rotamer (about the ring–group bond) farthest from every other atom, and that
-    closest approach (Å)."""
+    closest approach (Å).  All rotamers are scored at once; ties go to the smallest angle."""
     axis = xyz[first] - xyz[ring]
-    rest = np.array([j for j in range(len(xyz)) if j not in set(members)])
+    member_set = set(members)
+    rest = np.array([j for j in range(len(xyz)) if j not in member_set])
     far = topo[np.ix_(members, rest)] >= 4  # own-ligand pairs four or more bonds apart can clash
-    best, best_d = xyz[members], -1.0
-    for step in range(0, 360, ROTAMER_STEP_DEG):
-        trial = _rotate(xyz[members], xyz[first], axis, np.radians(step))
-        d_out = np.linalg.norm(trial[:, None, :] - outside[None, :, :], axis=-1).min() if len(outside) else np.inf
-        d_own = np.linalg.norm(trial[:, None, :] - xyz[rest][None, :, :], axis=-1)[far]
-        d = float(min(d_out, d_own.min() if d_own.size else np.inf))
-        if d > best_d:
-            best, best_d = trial, d
-    return best, best_d
+    angles = np.radians(np.arange(0, 360, ROTAMER_STEP_DEG))
+    trials = _rotations(xyz[members], xyz[first], axis, angles)  # (rotamers, members, 3)
+    if len(outside):
+        d_out = np.sqrt(((trials[:, :, None, :] - outside[None, None, :, :]) ** 2).sum(-1)).min(axis=(1, 2))
+    else:
+        d_out = np.full(len(angles), np.inf)
+    if far.any():
+        own = xyz[rest][None, None, :, :]
+        d_own = np.sqrt(((trials[:, :, None, :] - own) ** 2).sum(-1))
+        d_own = np.where(far[None], d_own, np.inf).min(axis=(1, 2))
+    else:
+        d_own = np.full(len(angles), np.inf)
+    closest = np.minimum(d_out, d_own)
+    best = int(np.argmax(closest))
+    return trials[best], float(closest[best])
+
+
+def _rotations(points: np.ndarray, origin: np.ndarray, axis: np.ndarray, angles: np.ndarray) -> np.ndarray:
+    """``points`` turned about ``axis`` through ``origin`` by each of ``angles`` (radians): (angles, n, 3)."""
+    axis = axis / np.linalg.norm(axis)
+    p = points - origin
+    cos, sin = np.cos(angles)[:, None, None], np.sin(angles)[:, None, None]
+    along = np.outer(p @ axis, axis)[None]
+    return origin + p[None] * cos + np.cross(axis, p)[None] * sin + along * (1 - cos)

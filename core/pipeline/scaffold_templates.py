@@ -8,6 +8,7 @@ built by Architector.  They are written from a result store (the dataset's build
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from ase import Atoms
 from core import __version__
 from core.chemistry.complexes import AQUA, swap_metal
 from core.chemistry.constants import ENERGY_UNITS, SHANNON_RADIUS_CN8
-from core.chemistry.grafting import REFERENCE_SUBSTITUENT, GraftError, GraftPlan, graft_complex
+from core.chemistry.grafting import (REFERENCE_SUBSTITUENT, GraftError, GraftPlan, graft_complex, ligand_embeddings,
+                                    reference_copies)
 from core.chemistry.ligands import SCAFFOLDS, Ligand, library_ligand
 from core.pipeline.settings import ScreeningSettings
 from core.storage.records import OK, Kind
@@ -109,3 +111,37 @@ def grafted_starts(plan: GraftPlan, ligand: Ligand, metal: str, ctype: str,
         raise GraftError(errors[0])
     return starts, f"{plan.scaffold}-{REFERENCE_SUBSTITUENT} {source} {ctype}" + (
         f" (with {metal} swapped in)" if source != metal else "")
+
+
+@lru_cache(maxsize=1024)
+def _template_with_copies(settings: ScreeningSettings, scaffold: str, metal: str, ctype: str,
+                          ligand_charge: int) -> tuple[Atoms, tuple] | None:
+    found = scaffold_template(settings, scaffold, metal, ctype)
+    if found is None:
+        return None
+    return found[0], tuple(reference_copies(found[0], scaffold, ligand_charge))
+
+
+def grafted_series(plan: GraftPlan, ligand: Ligand, metals: Sequence[str], ctypes: Sequence[str],
+                   settings: ScreeningSettings) -> dict[tuple[str, str], Atoms | GraftError]:
+    """``ligand`` grafted onto the shipped complex of every metal and type (one start each, no optimisation):
+    the fast path for ranking many ligands.  The ligand is embedded once (seed ``settings.seed``) and the same
+    group conformations are placed on every template, whose ligand copies are found once per template and
+    kept.  Each (metal, type) maps to its complex or to the :class:`GraftError` that refused it."""
+    out: dict[tuple[str, str], Atoms | GraftError] = {}
+    embeddings = None
+    for ctype in ctypes:
+        for metal in metals:
+            found = _template_with_copies(settings, plan.scaffold, metal, ctype, ligand.charge)
+            if found is None:
+                out[(metal, ctype)] = GraftError(f"no shipped {plan.scaffold} {ctype} complex to graft onto")
+                continue
+            template, copies = found
+            if embeddings is None:
+                embeddings = ligand_embeddings(plan, template.positions[copies[0]], settings.seed)
+            try:
+                out[(metal, ctype)] = graft_complex(template, plan, ligand.charge, embeddings=embeddings,
+                                                    copies=list(copies))
+            except GraftError as exc:
+                out[(metal, ctype)] = exc
+    return out
