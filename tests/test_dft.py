@@ -453,3 +453,43 @@ def test_scf_guard_hands_on_the_density_of_the_lowest_cycle():
         _kernel(WithDensities([-1850.74, -1851.63, -1851.74, -1851.81, -1851.84, -1851.86, -1851.81, -1851.62,
                                -1851.25, -1850.69]), None)
     assert (stop.value.cycles, stop.value.lowest_density) == (10, "density 5")
+
+
+def test_a_single_point_killed_mid_scf_resumes_from_its_saved_density_and_gives_the_same_energy(tmp_path):
+    """A refinement killed with its worker (a session or cluster job ending) loses at most one checkpoint
+    interval: the rerun starts the final SCF from the saved density."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "single_point.py"
+    script.write_text(
+        "import json, sys\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "from tests.test_dft import TINY, la_diaqua\n"
+        "from core.pipeline.settings import FAST\n"
+        "r = TINY.single_point(la_diaqua(), 3, FAST, checkpoint_dir=sys.argv[1])\n"
+        "print(json.dumps({'energy': r.energy, **r.details}))\n")
+    checkpoints = tmp_path / "checkpoints"
+    env = dict(os.environ, REESCREEN_DFT_THREADS="1")
+    child = subprocess.Popen([sys.executable, str(script), str(checkpoints)], env=env, stdout=subprocess.PIPE,
+                             text=True, start_new_session=True)
+    deadline, saved = time.monotonic() + 240, []
+    while child.poll() is None and time.monotonic() < deadline:
+        saved = [p for p in checkpoints.glob("scf-*.npz") if ".partial" not in p.name]
+        if saved:
+            os.killpg(child.pid, signal.SIGKILL)  # as a session's end or a cluster's time limit does
+            break
+        time.sleep(0.01)
+    child.wait(timeout=30)
+    assert saved and child.returncode == -signal.SIGKILL, "the SCF finished before its first save was seen"
+    cycle_saved = int(np.load(saved[0])["cycles"])
+
+    resumed = TINY.single_point(la_diaqua(), 3, FAST, checkpoint_dir=checkpoints)
+    assert resumed.details["resumed_at_cycle"] == cycle_saved >= 1
+    assert not list(checkpoints.glob("scf-*.npz")), "a finished single point leaves no checkpoint behind"
+    uninterrupted = TINY.single_point(la_diaqua(), 3, FAST)
+    assert "resumed_at_cycle" not in uninterrupted.details
+    assert resumed.energy == pytest.approx(uninterrupted.energy, abs=1e-3)  # kcal/mol

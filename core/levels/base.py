@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from typing import TYPE_CHECKING
 
@@ -92,25 +93,31 @@ class LevelOfTheory(ABC):
         """
         return self._with_retry(atoms, charge, settings, optimise=True)
 
-    def single_point(self, atoms: Atoms, charge: int, settings) -> LevelResult:
-        """Energy (kcal/mol) of ``atoms`` as they are, with the same retry policy."""
-        return self._with_retry(atoms, charge, settings, optimise=False)
+    def single_point(self, atoms: Atoms, charge: int, settings, checkpoint_dir: Path | None = None) -> LevelResult:
+        """Energy (kcal/mol) of ``atoms`` as they are, with the same retry policy.  With ``checkpoint_dir``, a
+        calculator that can save its SCF there (``checkpoint_dir`` attribute) does, and a rerun of a killed
+        single point resumes from it."""
+        return self._with_retry(atoms, charge, settings, optimise=False, checkpoint_dir=checkpoint_dir)
 
-    def _with_retry(self, atoms: Atoms, charge: int, settings, optimise: bool) -> LevelResult:
+    def _with_retry(self, atoms: Atoms, charge: int, settings, optimise: bool,
+                    checkpoint_dir: Path | None = None) -> LevelResult:
         from ase.calculators.calculator import CalculationFailed
 
         failures = []
         for attempt in self.attempts_for(atoms, charge, settings):
             try:
-                return self._run(atoms, charge, settings, attempt, optimise)
+                return self._run(atoms, charge, settings, attempt, optimise, checkpoint_dir)
             except CalculationFailed as exc:
                 text = str(exc).strip()
                 failures.append(f"{attempt.label}: {text.splitlines()[-1] if text else 'failed'}")
         raise LevelError(f"{self.short_name} SCF did not converge (" + "; ".join(failures) + ")")
 
-    def _run(self, atoms: Atoms, charge: int, settings, attempt: Attempt, optimise: bool) -> LevelResult:
+    def _run(self, atoms: Atoms, charge: int, settings, attempt: Attempt, optimise: bool,
+             checkpoint_dir: Path | None = None) -> LevelResult:
         work = atoms.copy()
         work.calc = self.calculator(charge, self.multiplicity(atoms, charge), settings, attempt)
+        if checkpoint_dir is not None and hasattr(work.calc, "checkpoint_dir"):
+            work.calc.checkpoint_dir = Path(checkpoint_dir)
         start = time.perf_counter()
         n_steps, converged = 0, True
         if optimise:

@@ -20,9 +20,13 @@ to say where they came from.  Energies in kcal/mol.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import time
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -58,6 +62,9 @@ RUNAWAY_EH = 1.0
 #: The same for the SCF that counts, which may wander further on its way to a converged state (a guess stage
 #: hands on its lowest density; the final SCF can only fail its attempt), so only a real runaway stops it.
 FINAL_RUNAWAY_EH = 10.0
+#: Least time (s) between two saves of the final SCF's density to its checkpoint (the first cycle is always
+#: saved): a 4L cycle takes minutes on two cores, a macro-iteration of the second-order solver longer still.
+CHECKPOINT_EVERY_S = 30.0
 #: Largest departure (electrons) of the Mulliken spin on an open-shell lanthanide from its free Ln³⁺ count of
 #: unpaired 4f electrons that still counts as the Ln(III) state: a polarised 4f⁷ Gd carries 7.0–7.2, while a
 #: ligand → metal charge-transfer solution puts an eighth α electron on Gd (spin 8.0; see
@@ -242,12 +249,25 @@ class PySCFCalculator(Calculator):
 
     implemented_properties = ["energy"]
     detail_keys = ("scf_cycles", "n_basis", "dispersion_eV", "device", "s_squared", "metal_spin",
-                   "metal_f_alpha", "metal_f_beta")
+                   "metal_f_alpha", "metal_f_beta", "resumed_at_cycle")
 
     def __init__(self, level: DFTLevel, charge: int, multiplicity: int, attempt_options: dict, **kwargs):
         super().__init__(**kwargs)
         self.level, self.charge, self.multiplicity = level, charge, multiplicity
         self.attempt_options = attempt_options
+        #: Folder for the final SCF's density (:meth:`checkpoint_path`); None: no checkpoint.  A single point
+        #: killed mid-SCF (a session or a cluster job that ends) resumes from it instead of from the guess.
+        self.checkpoint_dir: Path | None = None
+
+    def checkpoint_path(self) -> Path | None:
+        """Where this calculation's density is saved: one file per level, attempt, charge, spin and geometry
+        (coordinates to 1e-5 Å), so a checkpoint is only ever read back by the same calculation."""
+        if self.checkpoint_dir is None:
+            return None
+        identity = json.dumps({"level": self.level.name, "attempt": self.attempt_options, "charge": self.charge,
+                               "multiplicity": self.multiplicity, "symbols": self.atoms.get_chemical_symbols(),
+                               "positions": np.round(self.atoms.positions, 5).tolist()}, sort_keys=True)
+        return Path(self.checkpoint_dir) / f"scf-{hashlib.sha256(identity.encode()).hexdigest()[:24]}.npz"
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
@@ -255,6 +275,12 @@ class PySCFCalculator(Calculator):
 
         lib.num_threads(_threads())
         mol = self.build_mole(self.atoms)
+        checkpoint = self.checkpoint_path()
+        resumed = _read_checkpoint(checkpoint, mol.nao)
+        if resumed is not None:
+            self._final_scf(mol, resumed["dm"], None, int(resumed["cycles"]), checkpoint)
+            self.results["resumed_at_cycle"] = int(resumed["cycles"])
+            return
         guess = initial_guess(self.level, mol, self.atoms, self.charge, self.multiplicity)
         # the guess stages only shape the density handed on to the SCF that counts, so they integrate the
         # functional on a coarse grid (the exchange-correlation quadrature is ~70 % of a cycle) and share
@@ -294,12 +320,23 @@ class PySCFCalculator(Calculator):
                 guess = stop.lowest_density if stop.lowest_density is not None else guess
             cycles += n
             shared_df = shared_df or _df_of(gas)
+        self._final_scf(mol, guess, shared_df, cycles, checkpoint)
+
+    def _final_scf(self, mol, guess, shared_df, cycles: int, checkpoint: Path | None) -> None:
+        """The SCF that counts, on the level's own grid, from ``guess``; ``cycles`` already spent.  Its density
+        is saved to ``checkpoint`` as it goes; the file is removed once the attempt has converged or failed."""
         mf = self.scf_object(mol, with_df=shared_df)
+        saver = _CheckpointSaver(checkpoint, cycles)
         try:
-            energy_h, n = _kernel(mf, guess, FINAL_RUNAWAY_EH)
+            energy_h, n = _kernel(mf, guess, FINAL_RUNAWAY_EH, on_cycle=saver)
         except _RunAway as stop:
+            _remove(checkpoint)
             raise CalculationFailed(f"SCF ran away (energy up > {FINAL_RUNAWAY_EH} Eh from its lowest by cycle "
                                     f"{stop.cycles})") from None
+        except CalculationFailed:
+            _remove(checkpoint)
+            raise
+        _remove(checkpoint)
         cycles += n
         if not mf.converged:
             raise CalculationFailed(f"SCF not converged in {self.attempt_options.get('max_cycle')} cycles")
@@ -462,17 +499,19 @@ class _RunAway(Exception):
         self.cycles, self.lowest_density = cycles, lowest_density
 
 
-def _kernel(mf, guess, runaway_eh: float = RUNAWAY_EH) -> tuple[float, int]:
+def _kernel(mf, guess, runaway_eh: float = RUNAWAY_EH, on_cycle=None) -> tuple[float, int]:
     """Run an SCF from ``guess``: (energy in Hartree, cycles).  A numerical breakdown is an SCF failure;
     :class:`_RunAway` stops one whose energy climbs more than ``runaway_eh`` (Hartree) above its lowest
-    (cycles towards +1,000 Eh cost as much as good ones)."""
+    (cycles towards +1,000 Eh cost as much as good ones).  ``on_cycle(dm, energy, cycle)`` sees every cycle."""
     cycles, lowest, lowest_dm = [0], [float("inf")], [None]
 
     def watch(env) -> None:
         cycles[0] += 1
         energy = float(env["e_tot"])
+        if on_cycle is not None and env.get("dm") is not None:
+            on_cycle(env["dm"], energy, cycles[0])
         if energy < lowest[0]:
-            # PySCF calls back with the cycle's density and its energy
+            # PySCF calls back with the cycle's density and its energy (DIIS cycles and Newton macro-iterations)
             lowest[0], lowest_dm[0] = energy, env.get("dm")
         elif energy > lowest[0] + runaway_eh:
             raise _RunAway(cycles[0], lowest_dm[0])
@@ -483,6 +522,40 @@ def _kernel(mf, guess, runaway_eh: float = RUNAWAY_EH) -> tuple[float, int]:
     except (np.linalg.LinAlgError, RuntimeError, ValueError) as exc:
         raise CalculationFailed(f"SCF stopped: {type(exc).__name__}: {exc}") from None
     return energy, cycles[0]
+
+
+class _CheckpointSaver:
+    """Saves the final SCF's density every :data:`CHECKPOINT_EVERY_S` (and after its first cycle), atomically:
+    a kill between two saves loses at most that much work, never the file."""
+
+    def __init__(self, path: Path | None, cycles_before: int):
+        self.path, self.cycles_before, self.last = path, cycles_before, -float("inf")
+
+    def __call__(self, dm, energy: float, cycle: int) -> None:
+        if self.path is None or time.monotonic() - self.last < CHECKPOINT_EVERY_S:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_name(self.path.stem + ".partial.npz")
+        np.savez(partial, dm=np.asarray(dm), energy=energy, cycles=self.cycles_before + cycle)
+        os.replace(partial, self.path)
+        self.last = time.monotonic()
+
+
+def _read_checkpoint(path: Path | None, nao: int) -> dict | None:
+    """The saved density of this calculation, or None (no file, or one that does not fit the basis)."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        with np.load(path) as saved:
+            found = {k: saved[k] for k in ("dm", "energy", "cycles")}
+    except (OSError, ValueError, KeyError):
+        return None
+    return found if found["dm"].shape[-1] == nao else None
+
+
+def _remove(path: Path | None) -> None:
+    if path is not None:
+        path.unlink(missing_ok=True)
 
 
 def d4_energy(atoms, charge: int) -> float:

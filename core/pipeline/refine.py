@@ -275,14 +275,16 @@ class CostModel:
 
 
 # -- the work ----------------------------------------------------------------------------------------
-def compute_single_point(point: SinglePoint, atoms, level: LevelOfTheory, settings: ScreeningSettings) -> Record:
+def compute_single_point(point: SinglePoint, atoms, level: LevelOfTheory, settings: ScreeningSettings,
+                         checkpoint_dir: str | None = None) -> Record:
     """Run one single point on a worker: a :class:`Record` at ``level``; an SCF that does not converge
-    after every retry of the level is a failed Record with the reason (never an exception)."""
+    after every retry of the level is a failed Record with the reason (never an exception).  The SCF saves
+    its density in ``checkpoint_dir`` as it goes, so a single point killed with its worker resumes there."""
     level_name = level.name
     identity = {"ligand": point.ligand, "metal": point.metal, "ctype": point.ctype}
     cpu0, wall0 = time.process_time(), time.perf_counter()
     try:
-        res = level.single_point(atoms, point.charge, settings)
+        res = level.single_point(atoms, point.charge, settings, checkpoint_dir=checkpoint_dir)
     except LevelError as exc:
         return Record(point.kind, status=FAILED, reason=str(exc), charge=point.charge, atoms=atoms,
                       wall_s=time.perf_counter() - wall0, level=level_name, **identity,
@@ -323,6 +325,12 @@ def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
 
 
+def scf_checkpoints(store: Store) -> Path:
+    """Folder beside the store where running single points save their SCF (``reescreen.db`` →
+    ``reescreen.scf-checkpoints/``); a file is removed when its single point finishes."""
+    return Path(store.path).with_suffix(".scf-checkpoints")
+
+
 def run_refinement(plan: RefinePlan, store: Store, client, progress: Callable[[RefineProgress], None] | None = None,
                    cancel: threading.Event | None = None) -> RefineSummary:
     """Run ``plan``'s single points on ``client``'s workers, storing each as it finishes, then fill E_bind and
@@ -344,7 +352,8 @@ def run_refinement(plan: RefinePlan, store: Store, client, progress: Callable[[R
     for point in [p for p in plan.todo if p.copy_from_row is None]:
         atoms = store.row(point.source_row).toatoms() if point.kind != Kind.ION else _atoms_of([point.metal])
         atoms.calc = None
-        fut = client.submit(compute_single_point, point, atoms, plan.level, high, pure=False,
+        fut = client.submit(compute_single_point, point, atoms, plan.level, high, str(scf_checkpoints(store)),
+                            pure=False,
                             key=f"dft-{point.kind}-{point.ligand}-{point.metal}-{point.ctype}-{time.time_ns()}")
         futures[fut] = point
     if progress:
