@@ -146,11 +146,20 @@ def prepare_run(config_path: str | Path, data: str | Path, run_dir: str | Path,
     if overrides:
         cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
     spec = label_spec(cfg)
-    try:
-        frames = read_frames(data)
+    try:  # several datasets (the reference grid and the group grid) are given comma-separated
+        frames = [a for source in str(data).split(",") for a in read_frames(source.strip())]
     except FileNotFoundError as exc:
         raise TrainingError(str(exc)) from None
     r = cfg.reescreen
+    geometry = r.get("geometry", "relaxed")
+    refused: list[str] = []
+    if geometry == "grafted":  # the pre-screen model: grafted inputs, relaxed labels (core.model.prescreen)
+        from core.model.prescreen import grafted_frames
+
+        built = grafted_frames(frames)
+        frames, refused = built.frames, built.refused
+    elif geometry != "relaxed":
+        raise TrainingError(f"Unknown geometry {geometry!r} in the `reescreen:` block; use relaxed or grafted.")
     oos = r.get("out_of_sample") or {}
     parts = split_frames(frames, list(r.split), int(r.seed), oos.get("key"), list(oos.get("values", [])))
     run = Path(run_dir).resolve()
@@ -168,7 +177,8 @@ def prepare_run(config_path: str | Path, data: str | Path, run_dir: str | Path,
     (run / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
     (run / "split.json").write_text(json.dumps({
         "data": str(data), "counts": {k: len(v) for k, v in parts.items()},
-        "seed": int(r.seed), "fractions": list(r.split), "strategy": spec.strategy}, indent=2))
+        "seed": int(r.seed), "fractions": list(r.split), "strategy": spec.strategy, "geometry": geometry,
+        "not_grafted": refused}, indent=2))
     return run / "config.yaml"
 
 

@@ -1,0 +1,61 @@
+"""The pre-screen model's inputs: grafted, unrelaxed complexes with the relaxed complexes' labels."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import ase.io
+import numpy as np
+import pytest
+
+from core.chemistry.complexes import COORDINATION_TYPES
+from core.chemistry.qc import check_complex
+from core.model.prescreen import GRAFTED, grafted_frames
+from core.model.training import prepare_run
+from core.pipeline.scaffold_templates import scaffold_template
+from core.pipeline.settings import FAST
+from tests.conftest import tiny_frames
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_grafted_twins_keep_the_relaxed_labels_and_the_template_geometry_and_pass_qc():
+    relaxed = tiny_frames()
+    built = grafted_frames(relaxed)
+    assert not built.refused and len(built.frames) == len(relaxed)
+    for before, after in zip(relaxed, built.frames):
+        assert after.info["geometry"] == GRAFTED and after.info["metal"] == before.info["metal"]
+        assert after.get_potential_energy() == before.get_potential_energy()  # relaxed E_bind, kcal/mol
+        assert after.info["exchange_energy"] == before.info["exchange_energy"]
+        assert sorted(after.get_chemical_symbols()) == sorted(before.get_chemical_symbols())
+        template, _ = scaffold_template(FAST, after.info["scaffold"], after.info["metal"], after.info["type"])
+        # no optimisation: the metal and its waters sit where the shipped template has them
+        assert np.allclose(after.positions[0], template.positions[0])
+        charge = -1 if after.info["scaffold"] in ("HOPO", "HDEV") else -2
+        assert check_complex(after, after.info["ligand"], charge, COORDINATION_TYPES[after.info["type"]]).passed
+
+
+def test_a_ligand_that_cannot_be_grafted_is_counted_not_dropped_silently():
+    relaxed = tiny_frames()[:2]
+    odd = relaxed[0].copy()
+    odd.info = dict(odd.info, ligand="[O-]c1ccccc1C(=O)[O-]")  # salicylate: no library scaffold
+    built = grafted_frames([odd, relaxed[1]])
+    assert len(built.frames) == 1 and len(built.refused) == 1 and "cannot be grafted" in built.refused[0]
+
+
+def test_prescreen_config_trains_on_grafted_frames_and_keeps_held_out_groups_and_hdev_out(tmp_path):
+    frames = tiny_frames()
+    for atoms in frames[:4]:
+        atoms.info["split"] = "group-holdout"
+    ase.io.write(str(tmp_path / "tiny.extxyz"), frames, format="extxyz")
+    config = prepare_run(ROOT / "configs" / "allegro-prescreen.yaml", tmp_path / "tiny.extxyz", tmp_path / "run")
+    split = json.loads((tmp_path / "run" / "split.json").read_text())
+    assert split["geometry"] == "grafted" and split["not_grafted"] == []
+    assert split["counts"]["hdev"] == 4 + 3  # the four held-out-group frames and the three HDEV frames
+    for name in ("train", "val", "test"):
+        for atoms in ase.io.read(str(tmp_path / "run" / "data" / f"{name}.frames.extxyz"), ":"):
+            assert atoms.info["geometry"] == GRAFTED and atoms.info["split"] == "train"
+    assert "allegro.model.AllegroModel" in config.read_text()
+    with pytest.raises(Exception, match="Unknown geometry"):
+        prepare_run(ROOT / "configs" / "allegro-prescreen.yaml", tmp_path / "tiny.extxyz", tmp_path / "run2",
+                    ["reescreen.geometry=optimised"])
