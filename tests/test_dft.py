@@ -455,9 +455,12 @@ def test_scf_guard_hands_on_the_density_of_the_lowest_cycle():
     assert (stop.value.cycles, stop.value.lowest_density) == (10, "density 5")
 
 
-def test_a_single_point_killed_mid_scf_resumes_from_its_saved_density_and_gives_the_same_energy(tmp_path):
+@pytest.mark.parametrize("stage, files", [("coarse-grid guess", 1), ("final", 2)])
+def test_a_single_point_killed_mid_scf_resumes_from_its_saved_density_and_gives_the_same_energy(tmp_path, stage,
+                                                                                                  files):
     """A refinement killed with its worker (a session or cluster job ending) loses at most one checkpoint
-    interval: the rerun starts the final SCF from the saved density."""
+    interval: the rerun goes on from the stage's saved density.  The coarse-grid stage saves first (one file);
+    the final SCF's first save makes the second."""
     import os
     import signal
     import subprocess
@@ -479,13 +482,13 @@ def test_a_single_point_killed_mid_scf_resumes_from_its_saved_density_and_gives_
     deadline, saved = time.monotonic() + 240, []
     while child.poll() is None and time.monotonic() < deadline:
         saved = [p for p in checkpoints.glob("scf-*.npz") if ".partial" not in p.name]
-        if saved:
+        if len(saved) >= files:
             os.killpg(child.pid, signal.SIGKILL)  # as a session's end or a cluster's time limit does
             break
         time.sleep(0.01)
     child.wait(timeout=30)
-    assert saved and child.returncode == -signal.SIGKILL, "the SCF finished before its first save was seen"
-    cycle_saved = int(np.load(saved[0])["cycles"])
+    assert len(saved) == files and child.returncode == -signal.SIGKILL, f"the SCF finished its {stage} stage first"
+    cycle_saved = max(int(np.load(p)["cycles"]) for p in saved)  # the final stage resumes first when saved
 
     resumed = TINY.single_point(la_diaqua(), 3, FAST, checkpoint_dir=checkpoints)
     assert resumed.details["resumed_at_cycle"] == cycle_saved >= 1

@@ -21,6 +21,9 @@ def add_train_parser(sub) -> None:
                    help="override a config entry, e.g. --set max_epochs=2 (repeatable)")
     t.add_argument("--fresh", action="store_true", help="start over even if OUT holds a run to resume")
     t.add_argument("--threads", type=int, help="torch threads (default 1; $REESCREEN_TRAIN_THREADS)")
+    t.add_argument("--members", type=int, default=1,
+                   help="train an ensemble of N members (same split, network seeds differ); OUT/member-K each "
+                        "resume on their own; the mean is the prediction, the spread its uncertainty")
 
 
 def add_evaluate_parser(sub) -> None:
@@ -46,32 +49,53 @@ def add_predict_parser(sub) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from core.model.card import write_model_card
     from core.model.evaluation import evaluate_model
     from core.model.inference import load_model
-    from core.model.card import write_model_card
-    from core.model.training import package_model, prepare_run, run_training
+    from core.model.training import package_model
 
     run = Path(args.out)
-    resume = (run / "config.yaml").exists() and (run / "train" / "last.ckpt").exists() and not args.fresh
-    if resume:
-        print(f"Resuming the run in {run} from its last checkpoint (its config.yaml is kept; --fresh to restart).",
-              file=sys.stderr)
-        if args.set:  # e.g. --set max_epochs=N to extend or end a run; recorded in the run's config
-            from core.model.training import update_run_config
-
-            update_run_config(run, args.set)
-    else:
-        config = prepare_run(args.config, args.data, run, args.set)
-        print(f"Resolved config: {config}", file=sys.stderr)
-    best = run_training(run, args.threads)
     model_dir = Path(args.model_dir or run / "model")
-    package_model(best, model_dir, run)
+    if args.members < 1:
+        print("error: --members must be at least 1")
+        return 2
+    if args.members == 1:
+        package_model(_train_one(args, run, []), model_dir, run)
+    else:
+        from core.model.ensemble import member_seed_override, write_ensemble
+        from core.model.training import load_config
+
+        seed = int(load_config(args.config).reescreen.seed)
+        members = []
+        for k in range(args.members):
+            print(f"Member {k + 1} of {args.members}", file=sys.stderr)
+            member_run = run / f"member-{k}"
+            best = _train_one(args, member_run, [member_seed_override(seed, k)])
+            members.append(model_dir / "members" / f"member-{k}")
+            package_model(best, members[-1], member_run)
+        write_ensemble(members, model_dir)
     model = load_model(model_dir, explicit=True)
     metrics = evaluate_model(model, args.data)
     write_model_card(model_dir, metrics)
     print(metrics_text(metrics))
     print(f"model, metrics.json, parity.png and MODEL_CARD.md in {model_dir}")
     return 0
+
+
+def _train_one(args: argparse.Namespace, run: Path, extra: list[str]) -> Path:
+    """Prepare (or resume) and train one run; returns its best checkpoint."""
+    from core.model.training import prepare_run, run_training, update_run_config
+
+    resume = (run / "config.yaml").exists() and (run / "train" / "last.ckpt").exists() and not args.fresh
+    if resume:
+        print(f"Resuming the run in {run} from its last checkpoint (its config.yaml is kept; --fresh to restart).",
+              file=sys.stderr)
+        if args.set:  # e.g. --set max_epochs=N to extend or end a run; recorded in the run's config
+            update_run_config(run, args.set)
+    else:
+        config = prepare_run(args.config, args.data, run, list(args.set) + extra)
+        print(f"Resolved config: {config}", file=sys.stderr)
+    return run_training(run, args.threads)
 
 
 def metrics_text(m: dict) -> str:

@@ -255,18 +255,20 @@ class PySCFCalculator(Calculator):
         super().__init__(**kwargs)
         self.level, self.charge, self.multiplicity = level, charge, multiplicity
         self.attempt_options = attempt_options
-        #: Folder for the final SCF's density (:meth:`checkpoint_path`); None: no checkpoint.  A single point
-        #: killed mid-SCF (a session or a cluster job that ends) resumes from it instead of from the guess.
+        #: Folder for the SCF densities (:meth:`checkpoint_path`); None: no checkpoint.  A single point killed
+        #: mid-SCF (a session or a cluster job that ends) resumes from the last saved stage instead of the guess.
         self.checkpoint_dir: Path | None = None
 
-    def checkpoint_path(self) -> Path | None:
-        """Where this calculation's density is saved: one file per level, attempt, charge, spin and geometry
-        (coordinates to 1e-5 Å), so a checkpoint is only ever read back by the same calculation."""
+    def checkpoint_path(self, stage: str) -> Path | None:
+        """Where a stage's density is saved (``coarse``: the coarse-grid SCF that makes the guess; ``final``:
+        the SCF that counts): one file per stage, level, attempt, charge, spin and geometry (coordinates to
+        1e-5 Å), so a checkpoint is only ever read back by the same calculation."""
         if self.checkpoint_dir is None:
             return None
         identity = json.dumps({"level": self.level.name, "attempt": self.attempt_options, "charge": self.charge,
                                "multiplicity": self.multiplicity, "symbols": self.atoms.get_chemical_symbols(),
-                               "positions": np.round(self.atoms.positions, 5).tolist()}, sort_keys=True)
+                               "positions": np.round(self.atoms.positions, 5).tolist(), "stage": stage},
+                              sort_keys=True)
         return Path(self.checkpoint_dir) / f"scf-{hashlib.sha256(identity.encode()).hexdigest()[:24]}.npz"
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
@@ -275,13 +277,12 @@ class PySCFCalculator(Calculator):
 
         lib.num_threads(_threads())
         mol = self.build_mole(self.atoms)
-        checkpoint = self.checkpoint_path()
-        resumed = _read_checkpoint(checkpoint, mol.nao)
+        final_checkpoint, coarse_checkpoint = self.checkpoint_path("final"), self.checkpoint_path("coarse")
+        resumed = _read_checkpoint(final_checkpoint, mol.nao)
         if resumed is not None:
-            self._final_scf(mol, resumed["dm"], None, int(resumed["cycles"]), checkpoint)
+            self._final_scf(mol, resumed["dm"], None, int(resumed["cycles"]), final_checkpoint, coarse_checkpoint)
             self.results["resumed_at_cycle"] = int(resumed["cycles"])
             return
-        guess = initial_guess(self.level, mol, self.atoms, self.charge, self.multiplicity)
         # the guess stages only shape the density handed on to the SCF that counts, so they integrate the
         # functional on a coarse grid (the exchange-correlation quadrature is ~70 % of a cycle) and share
         # one density-fitting tensor with it; the final SCF converges on the level's own grid
@@ -293,7 +294,12 @@ class PySCFCalculator(Calculator):
         # level-shifted cycles: ligand electrons pouring into the metal's 4f/5d); in SMD water it descends
         # from the first cycle
         in_solvent = self.multiplicity > 1 or self.level.options.solvent == "none"
-        if len(self.atoms) > 1:
+        resumed = _read_checkpoint(coarse_checkpoint, mol.nao)
+        if resumed is not None:  # killed in the coarse-grid stage: go on from its last saved density
+            guess, cycles, in_solvent = resumed["dm"], int(resumed["cycles"]), bool(resumed["in_solvent"])
+        else:
+            guess = initial_guess(self.level, mol, self.atoms, self.charge, self.multiplicity)
+        if len(self.atoms) > 1 and resumed is None:
             # a few damped, level-shifted cycles first: from a superposition guess, plain DIIS ran away (to
             # +800 Eh) on Lu(HOPO-methyl)(H2O)6, whose 4f levels lie among the ligand's lone pairs
             pre_h, n, guess_out, shared_df = self._pre_cycles(mol, guess, coarse, in_solvent, None)
@@ -311,8 +317,9 @@ class PySCFCalculator(Calculator):
             # than solvated ones); its density starts the final SCF a few cycles from convergence
             gas = self.scf_object(mol, solvated=in_solvent, grids=coarse, with_df=shared_df)
             gas.max_cycle = min(gas.max_cycle, GAS_STAGE_MAX_CYCLES)
+            saver = _CheckpointSaver(coarse_checkpoint, cycles, in_solvent=in_solvent)
             try:
-                gas_h, n = _kernel(gas, guess)
+                gas_h, n = _kernel(gas, guess, on_cycle=saver)
                 if gas.converged or gas_h < pre_h:
                     guess = gas.make_rdm1()
             except _RunAway as stop:
@@ -320,23 +327,27 @@ class PySCFCalculator(Calculator):
                 guess = stop.lowest_density if stop.lowest_density is not None else guess
             cycles += n
             shared_df = shared_df or _df_of(gas)
-        self._final_scf(mol, guess, shared_df, cycles, checkpoint)
+        self._final_scf(mol, guess, shared_df, cycles, final_checkpoint, coarse_checkpoint)
+        if resumed is not None:
+            self.results["resumed_at_cycle"] = int(resumed["cycles"])
 
-    def _final_scf(self, mol, guess, shared_df, cycles: int, checkpoint: Path | None) -> None:
+    def _final_scf(self, mol, guess, shared_df, cycles: int, checkpoint: Path | None,
+                   coarse_checkpoint: Path | None) -> None:
         """The SCF that counts, on the level's own grid, from ``guess``; ``cycles`` already spent.  Its density
-        is saved to ``checkpoint`` as it goes; the file is removed once the attempt has converged or failed."""
+        is saved to ``checkpoint`` as it goes; both stages' files are removed once the attempt has converged
+        or failed (the coarse one is kept until then: a kill before the first save resumes from it)."""
         mf = self.scf_object(mol, with_df=shared_df)
         saver = _CheckpointSaver(checkpoint, cycles)
         try:
             energy_h, n = _kernel(mf, guess, FINAL_RUNAWAY_EH, on_cycle=saver)
         except _RunAway as stop:
-            _remove(checkpoint)
+            _remove(checkpoint, coarse_checkpoint)
             raise CalculationFailed(f"SCF ran away (energy up > {FINAL_RUNAWAY_EH} Eh from its lowest by cycle "
                                     f"{stop.cycles})") from None
         except CalculationFailed:
-            _remove(checkpoint)
+            _remove(checkpoint, coarse_checkpoint)
             raise
-        _remove(checkpoint)
+        _remove(checkpoint, coarse_checkpoint)
         cycles += n
         if not mf.converged:
             raise CalculationFailed(f"SCF not converged in {self.attempt_options.get('max_cycle')} cycles")
@@ -528,15 +539,17 @@ class _CheckpointSaver:
     """Saves the final SCF's density every :data:`CHECKPOINT_EVERY_S` (and after its first cycle), atomically:
     a kill between two saves loses at most that much work, never the file."""
 
-    def __init__(self, path: Path | None, cycles_before: int):
+    def __init__(self, path: Path | None, cycles_before: int, in_solvent: bool = True):
         self.path, self.cycles_before, self.last = path, cycles_before, -float("inf")
+        self.in_solvent = in_solvent
 
     def __call__(self, dm, energy: float, cycle: int) -> None:
         if self.path is None or time.monotonic() - self.last < CHECKPOINT_EVERY_S:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_name(self.path.stem + ".partial.npz")
-        np.savez(partial, dm=np.asarray(dm), energy=energy, cycles=self.cycles_before + cycle)
+        np.savez(partial, dm=np.asarray(dm), energy=energy, cycles=self.cycles_before + cycle,
+                 in_solvent=self.in_solvent)
         os.replace(partial, self.path)
         self.last = time.monotonic()
 
@@ -547,15 +560,16 @@ def _read_checkpoint(path: Path | None, nao: int) -> dict | None:
         return None
     try:
         with np.load(path) as saved:
-            found = {k: saved[k] for k in ("dm", "energy", "cycles")}
+            found = {k: saved[k] for k in ("dm", "energy", "cycles", "in_solvent")}
     except (OSError, ValueError, KeyError):
         return None
     return found if found["dm"].shape[-1] == nao else None
 
 
-def _remove(path: Path | None) -> None:
-    if path is not None:
-        path.unlink(missing_ok=True)
+def _remove(*paths: Path | None) -> None:
+    for path in paths:
+        if path is not None:
+            path.unlink(missing_ok=True)
 
 
 def d4_energy(atoms, charge: int) -> float:

@@ -72,24 +72,26 @@ def write_model_card(model_dir: str | Path, metrics: dict) -> Path:
         "## Training data",
         f"- Dataset: `{split.get('data', '?')}`" + (f", sha256 `{meta['dataset_sha256']}`" if meta.get(
             "dataset_sha256") else ""),
-        *_dataset_completeness(Path(split.get("data", ""))),
+        *[line for source in str(split.get("data", "")).split(",") for line in _dataset_completeness(Path(source))],
         f"- Split (seed {split.get('seed')}, fractions {split.get('fractions')}): train {counts.get('train')}, "
         f"val {counts.get('val')}, test {counts.get('test')}; out of sample (HDEV) {counts.get('hdev')}.",
         f"- Network: r_max {cfg.cutoff_radius} Å, l_max {model.l_max}, {model.num_layers} layers, "
         f"{model.num_scalar_features} scalar / {model.num_tensor_features} tensor features, float32; "
         f"MAE loss on the structure's energy; Adam lr {cfg.get('learning_rate')} with ReduceLROnPlateau to 1e-5. "
         + _training_line(meta.get("training") or {}, cfg.max_epochs) + " Full config: `config.yaml`.",
+        *_ensemble_and_geometry_lines(meta, cfg),
         "",
         "## Measured (`reescreen evaluate`, kcal/mol)",
         "",
         "| set | n | r² | MAE | RMSE | max error |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for split_name, title in (("test", "test split"), ("hdev", "HDEV (out of sample)")):
+    for split_name, title in _split_titles(metrics):
         if split_name in metrics:
             lines.append(_row(title, metrics[split_name]))
             lines.append(_row(f"{title}, baseline: mean per metal + type", metrics[split_name]
                               ["baseline_metal_type_mean"]))
+    lines += _ranking_lines(metrics)
     for split_name in ("test", "hdev"):
         if split_name in metrics:
             lines += ["", f"Per metal, {split_name}: " + ", ".join(
@@ -120,6 +122,46 @@ def write_model_card(model_dir: str | Path, metrics: dict) -> Path:
     path = d / "MODEL_CARD.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def _split_titles(metrics: dict) -> list[tuple[str, str]]:
+    """Evaluation sets in the order the card shows them.  ``hdev`` holds every out-of-sample frame; when those
+    are of several kinds (a pre-screen model: HDEV and the held-out groups) each kind has its own row too."""
+    if "group-holdout" not in metrics:
+        return [("test", "test split"), ("hdev", "HDEV (out of sample)")]
+    return [("test", "test split (random over complexes: interpolation)"),
+            ("group-holdout", "held-out groups (never trained on, every scaffold)"), ("hdev-only", "HDEV scaffold"),
+            ("hdev", "all out of sample")]
+
+
+def _ensemble_and_geometry_lines(meta: dict, cfg) -> list[str]:
+    lines = []
+    if meta.get("members"):
+        lines.append(f"- **Ensemble of {meta['members']} members**: the same split, each network from its own seed. "
+                     "The prediction is their mean; the uncertainty is their sample standard deviation (σ).")
+    if cfg.reescreen.get("geometry") == "grafted":
+        lines.append("- **Inputs are grafted, unrelaxed complexes** (the group placed on the shipped complex of "
+                     "its scaffold, no optimisation); the labels are the **relaxed** complexes' E_bind. It ranks "
+                     "groups before any quantum chemistry; it is not meant for optimised structures.")
+    return lines
+
+
+def _ranking_lines(metrics: dict) -> list[str]:
+    """Ranking quality and uncertainty calibration per evaluation set, where measured."""
+    lines = []
+    for split_name, title in _split_titles(metrics):
+        m = metrics.get(split_name) or {}
+        rank, unc = m.get("ranking") or {}, m.get("uncertainty")
+        if rank.get("n_cells"):
+            lines.append(f"- {title}: ligand ranking per metal and type (over {rank['n_cells']} metal × type cells), "
+                         f"median Spearman {rank['spearman_median']:.2f}, median top-10 recall "
+                         f"{rank['top10_recall_median']:.0%}.")
+        if unc and unc.get("n"):
+            flagged = "no error above 5 kcal/mol" if unc.get("large_flagged") is None else \
+                f"{unc['large_flagged']:.0%} of the {unc['n_large']} errors above 5 kcal/mol flagged (2σ ≥ 5)"
+            lines.append(f"- {title}: {unc['within_2sigma']:.0%} of errors within 2σ; {flagged}; "
+                         f"{unc['flagged_share']:.0%} of all predictions flagged.")
+    return ["", *lines] if lines else []
 
 
 def _shown_path(directory: Path) -> str:

@@ -18,8 +18,7 @@ from omegaconf import OmegaConf
 
 from core.chemistry.constants import REE_METALS
 from core.model.inference import BindingModel, predicted_binding_energies
-from core.model.training import frame_value, split_frames
-from core.storage.extxyz import read_frames
+from core.model.training import frame_value, split_frames, training_frames
 
 
 def regression_metrics(reference: Sequence[float], predicted: Sequence[float]) -> dict:
@@ -122,8 +121,8 @@ def evaluation_splits(model: BindingModel, data: str | Path) -> dict[str, list[A
     """train / val / test / hdev frames of ``data``, split exactly as the model's training run split it."""
     cfg = OmegaConf.load(str(model.directory / "config.yaml")).reescreen
     oos = cfg.get("out_of_sample") or {}
-    return split_frames(read_frames(data), list(cfg.split), int(cfg.seed), oos.get("key"),
-                        list(oos.get("values", [])))
+    frames, _ = training_frames(data, cfg.get("geometry", "relaxed"))
+    return split_frames(frames, list(cfg.split), int(cfg.seed), oos.get("key"), list(oos.get("values", [])))
 
 
 def evaluate_model(model: BindingModel, data: str | Path, out_dir: str | Path | None = None) -> dict:
@@ -136,14 +135,27 @@ def evaluate_model(model: BindingModel, data: str | Path, out_dir: str | Path | 
                     # read by the product to flag predictions for ligands on scaffolds never trained on
                     "training_scaffolds": sorted({str(a.info["scaffold"]) for a in parts["train"]
                                                  if a.info.get("scaffold")})}
+    from core.model.holdout import ranking_metrics, uncertainty_calibration  # holdout builds on this module
+
     parity = {}
-    for split in ("test", "hdev"):
+    # out-of-sample frames of several kinds (HDEV, held-out groups) are also scored kind by kind
+    kinds = {("hdev-only" if k == "hdev" else k): k for k in sorted({str(a.info.get("split")) for a in parts["hdev"]})}
+    if len(kinds) > 1:
+        parts.update({key: [a for a in parts["hdev"] if str(a.info.get("split")) == kind] for key, kind in kinds.items()})
+    for split in ["test", "hdev"] + (list(kinds) if len(kinds) > 1 else []):
         frames = parts[split]
         if not frames:
             continue
         ref = _reference_binding(frames, label_key)
-        pred = predicted_binding_energies(model, frames)
+        spread = None
+        if hasattr(model, "predict_spread") and model.strategy == "binding":
+            pred, spread = model.predict_spread(frames)
+        else:
+            pred = predicted_binding_energies(model, frames)
         result[split] = regression_metrics(ref, pred)
+        result[split]["ranking"] = ranking_metrics(frames, ref, pred)
+        if spread is not None:
+            result[split]["uncertainty"] = uncertainty_calibration(ref, pred, spread)
         result[split]["per_metal"] = _breakdown(frames, ref, pred, metal_of)
         result[split]["per_scaffold"] = _breakdown(frames, ref, pred, lambda a: str(a.info.get("scaffold", "?")))
         result[split]["per_type"] = _breakdown(frames, ref, pred, lambda a: str(a.info.get("type", "?")))
@@ -155,7 +167,8 @@ def evaluate_model(model: BindingModel, data: str | Path, out_dir: str | Path | 
         if split == "hdev":
             in_sample = [a for name in ("train", "val", "test") for a in parts[name]]
             result[split]["analogue_scaffold_reference"] = analogue_scaffold_reference(in_sample, frames, label_key)
-        parity[split] = (ref, pred)
+        if split in ("test", "hdev"):
+            parity[split] = (ref, pred)
     out = Path(out_dir) if out_dir else model.directory
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(result, indent=2))

@@ -89,10 +89,6 @@ def scaffold_holdout(frames: Sequence[Atoms], scaffold: str) -> tuple[list[Atoms
     return kept, test
 
 
-def _ligand_of(atoms: Atoms) -> tuple:
-    return atoms.info.get("scaffold"), group_of(atoms), atoms.info.get("position", "C3")
-
-
 def ranking_metrics(frames: Sequence[Atoms], reference: Sequence[float], predicted: Sequence[float],
                     top_k: int = 10) -> dict:
     """How well the predictions rank ligands for each metal and coordination type.

@@ -69,7 +69,7 @@ def resolve_model_dir(path: str | Path, explicit: bool = False) -> Path:
     if not explicit and not p.is_relative_to(models_dir()):
         raise ModelError(f"Refusing to load a model from {p}: models are loaded only from {models_dir()} or from "
                          "a path given explicitly on the command line (a model file is executable code).")
-    if not (p / PACKAGE_FILE).is_file():
+    if not (p / PACKAGE_FILE).is_file() and not (p / "ensemble.json").is_file():
         raise ModelError(f"No {PACKAGE_FILE} in {p}: train and package one with `reescreen train`.")
     if not (p / "model.json").is_file():
         raise ModelError(f"No model.json in {p}: the model's strategy, units and atom types are unknown.")
@@ -232,8 +232,13 @@ def model_domain_text(directory: str | Path) -> str:
 
 
 def load_model(path: str | Path | None = None, explicit: bool = False, force_cpu: bool = False) -> BindingModel:
-    """Load a packaged model (default: the bundled one) onto the chosen device."""
+    """Load a packaged model (default: the bundled one) onto the chosen device; an ensemble folder gives an
+    :class:`core.model.ensemble.EnsembleModel` (mean prediction, and the members' spread)."""
+    from core.model.ensemble import is_ensemble, load_ensemble
+
     directory = resolve_model_dir(path or bundled_model_dir(), explicit=explicit)
+    if is_ensemble(directory):
+        return load_ensemble(directory, force_cpu)
     return _load(str(directory), choose_device(force_cpu))
 
 

@@ -135,6 +135,24 @@ def label_spec(cfg: DictConfig) -> LabelSpec:
                      r.get("low_key", "energy_low"), r.get("high_key", "energy_high"))
 
 
+def training_frames(data: str | Path, geometry: str = "relaxed") -> tuple[list[Atoms], list[str]]:
+    """The frames a config trains on, in a fixed order (the split permutes it): every frame of ``data`` (one
+    dataset, or several comma-separated), as relaxed or, for ``grafted``, replaced by their grafted twins
+    (:mod:`core.model.prescreen`).  Returns them and the frames that could not be grafted, with the reason."""
+    try:
+        frames = [a for source in str(data).split(",") for a in read_frames(source.strip())]
+    except FileNotFoundError as exc:
+        raise TrainingError(str(exc)) from None
+    if geometry == "relaxed":
+        return frames, []
+    if geometry == "grafted":
+        from core.model.prescreen import grafted_frames
+
+        built = grafted_frames(frames)
+        return built.frames, built.refused
+    raise TrainingError(f"Unknown geometry {geometry!r} in the `reescreen:` block; use relaxed or grafted.")
+
+
 def prepare_run(config_path: str | Path, data: str | Path, run_dir: str | Path,
                 overrides: Sequence[str] = ()) -> Path:
     """Split ``data``, write the label files and the resolved ``config.yaml`` into ``run_dir``.
@@ -146,20 +164,9 @@ def prepare_run(config_path: str | Path, data: str | Path, run_dir: str | Path,
     if overrides:
         cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
     spec = label_spec(cfg)
-    try:  # several datasets (the reference grid and the group grid) are given comma-separated
-        frames = [a for source in str(data).split(",") for a in read_frames(source.strip())]
-    except FileNotFoundError as exc:
-        raise TrainingError(str(exc)) from None
     r = cfg.reescreen
     geometry = r.get("geometry", "relaxed")
-    refused: list[str] = []
-    if geometry == "grafted":  # the pre-screen model: grafted inputs, relaxed labels (core.model.prescreen)
-        from core.model.prescreen import grafted_frames
-
-        built = grafted_frames(frames)
-        frames, refused = built.frames, built.refused
-    elif geometry != "relaxed":
-        raise TrainingError(f"Unknown geometry {geometry!r} in the `reescreen:` block; use relaxed or grafted.")
+    frames, refused = training_frames(data, geometry)
     oos = r.get("out_of_sample") or {}
     parts = split_frames(frames, list(r.split), int(r.seed), oos.get("key"), list(oos.get("values", [])))
     run = Path(run_dir).resolve()
@@ -259,11 +266,16 @@ def package_model(checkpoint: str | Path, model_dir: str | Path, run_dir: str | 
             "type_names": list(cfg.model_type_names), "r_max": float(cfg.cutoff_radius),
             "label_key": cfg.reescreen.get("label_key", "energy"), "split": split,
             "training": training_history(run)}
-    data = Path(split["data"])
-    provenance = (data if data.is_dir() else data.parent) / "provenance.json"
-    if provenance.exists():
-        prov = json.loads(provenance.read_text())
-        meta.update(level_of_theory=prov.get("level_of_theory"), dataset_sha256=prov.get("sha256"))
+    hashes = {}
+    for source in str(split["data"]).split(","):
+        data = Path(source.strip())
+        provenance = (data if data.is_dir() else data.parent) / "provenance.json"
+        if provenance.exists():
+            prov = json.loads(provenance.read_text())
+            meta.setdefault("level_of_theory", prov.get("level_of_theory"))
+            hashes[str(data)] = prov.get("sha256")
+    if hashes:  # one dataset: its hash; several (reference grid + group grid): each one's
+        meta["dataset_sha256"] = next(iter(hashes.values())) if len(hashes) == 1 else hashes
     if cfg.reescreen.get("level_of_theory"):  # data from elsewhere (e.g. the public DFT set) says so here
         meta["level_of_theory"] = cfg.reescreen.level_of_theory
     (target / "model.json").write_text(json.dumps(meta, indent=2))
