@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
+from core.model.inference import ModelFolder
+
 ENSEMBLE_FILE = "ensemble.json"
 #: The config key that seeds a member's network weights (the data split's seed is shared by every member).
 MEMBER_SEED_KEY = "training_module.model.seed"
@@ -47,7 +49,7 @@ def is_ensemble(directory: str | Path) -> bool:
 
 
 @dataclass
-class EnsembleModel:
+class EnsembleModel(ModelFolder):
     """A loaded ensemble; used wherever a single :class:`core.model.inference.BindingModel` is."""
 
     directory: Path
@@ -55,29 +57,8 @@ class EnsembleModel:
     members: list
 
     @property
-    def name(self) -> str:
-        return self.directory.name
-
-    @property
-    def strategy(self) -> str:
-        return self.meta["strategy"]
-
-    @property
-    def level_of_theory(self) -> str:
-        return self.meta.get("level_of_theory") or "unknown"
-
-    @property
     def device(self) -> str:
         return self.members[0].device
-
-    def card(self) -> str:
-        card = self.directory / "MODEL_CARD.md"
-        return card.read_text() if card.exists() else ""
-
-    def metrics(self) -> dict | None:
-        from core.model.inference import read_metrics
-
-        return read_metrics(self.directory)
 
     def check_domain(self, atoms: Atoms) -> None:
         self.members[0].check_domain(atoms)

@@ -85,15 +85,12 @@ def choose_device(force_cpu: bool = False) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-@dataclass
-class BindingModel:
-    """A loaded model: ``predict`` returns its label (kcal/mol) for each structure."""
+class ModelFolder:
+    """What a model folder says about itself (``directory`` and its ``model.json`` as ``meta``): shared by a
+    single model and an ensemble of them."""
 
     directory: Path
     meta: dict
-    module: object = field(repr=False)
-    device: str = "cpu"
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def name(self) -> str:
@@ -129,6 +126,17 @@ class BindingModel:
         if trained is None:
             return ""
         return TRAINING_SCAFFOLD if scaffold_of(ligand_smiles) in trained else NEW_SCAFFOLD
+
+
+@dataclass
+class BindingModel(ModelFolder):
+    """A loaded model: ``predict`` returns its label (kcal/mol) for each structure."""
+
+    directory: Path
+    meta: dict
+    module: object = field(repr=False)
+    device: str = "cpu"
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def check_domain(self, atoms: Atoms) -> None:
         """Raise :class:`ModelError` for elements the model has never seen."""
