@@ -153,6 +153,22 @@ def tiny_model(tmp_path_factory):
 
 
 
+@pytest.fixture(scope="session")
+def tiny_prescreen_ensemble(tmp_path_factory):
+    """A real 2-epoch, 2-member pre-screen ensemble (grafted inputs) on the tiny frames, four of them held out
+    as if their group had been drawn for the group hold-out; packaged, evaluated and carded by `reescreen train`."""
+    import ase.io
+
+    tmp = tmp_path_factory.mktemp("tiny-prescreen")
+    frames = tiny_frames()
+    for atoms in frames[:4]:
+        atoms.info["split"] = "group-holdout"
+    ase.io.write(str(tmp / "tiny.extxyz"), frames, format="extxyz")
+    done = train_tiny(tmp, "allegro-prescreen.yaml", "--members", "2")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return tmp / "run" / "model", tmp
+
+
 def stored_result_ids(db) -> dict[str, int]:
     """Row id of every stored result by its content key; fails if any key is stored twice."""
     import sqlite3

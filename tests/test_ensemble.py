@@ -4,23 +4,16 @@ from __future__ import annotations
 
 import json
 
-import ase.io
 import numpy as np
 from omegaconf import OmegaConf
 
 from core.model.ensemble import EnsembleModel
 from core.model.inference import load_model
-from tests.conftest import tiny_frames, train_tiny
+from tests.conftest import tiny_frames
 
 
-def test_two_members_train_from_different_seeds_and_the_ensemble_reports_mean_and_spread(tmp_path):
-    frames = tiny_frames()
-    for atoms in frames[:4]:  # as if their group had been drawn for the group hold-out
-        atoms.info["split"] = "group-holdout"
-    ase.io.write(str(tmp_path / "tiny.extxyz"), frames, format="extxyz")
-    done = train_tiny(tmp_path, "allegro-prescreen.yaml", "--members", "2")
-    assert done.returncode == 0, done.stderr[-3000:]
-    model_dir = tmp_path / "run" / "model"
+def test_two_members_train_from_different_seeds_and_the_ensemble_reports_mean_and_spread(tiny_prescreen_ensemble):
+    model_dir, tmp_path = tiny_prescreen_ensemble
     model = load_model(model_dir, explicit=True)
     assert isinstance(model, EnsembleModel) and len(model.members) == 2
     configs = [OmegaConf.load(str(m.directory / "config.yaml")) for m in model.members]

@@ -11,7 +11,7 @@ import threading
 from core import __version__
 from core.chemistry.constants import ENERGY_UNITS
 from core.chemistry.ligands import LigandError
-from core.cli import dataset, ligands, model, refine, results, screen
+from core.cli import dataset, ligands, model, rank, refine, results, screen
 from core.levels import DEFAULT_LEVEL
 
 #: Sub-command name -> (adds its parser, runs it).
@@ -25,6 +25,7 @@ COMMANDS = {
     "train": (model.add_train_parser, model.run_train),
     "evaluate": (model.add_evaluate_parser, model.run_evaluate),
     "predict": (model.add_predict_parser, model.run_predict),
+    "rank": (rank.add_parser, rank.run),
 }
 
 

@@ -117,6 +117,19 @@ def analogue_scaffold_reference(in_sample: Sequence[Atoms], out_of_sample: Seque
     return result
 
 
+def _training_groups(frames: Sequence[Atoms]) -> list[str]:
+    """Canonical SMILES (``*`` = ring carbon) of the groups in the training split, where known."""
+    from core.model.holdout import HoldoutError, group_of  # holdout builds on this module
+
+    found = set()
+    for atoms in frames:
+        try:
+            found.add(group_of(atoms))
+        except HoldoutError:  # a frame from elsewhere (the public DFT set) without a library group
+            continue
+    return sorted(found)
+
+
 def evaluation_splits(model: BindingModel, data: str | Path) -> dict[str, list[Atoms]]:
     """train / val / test / hdev frames of ``data``, split exactly as the model's training run split it."""
     cfg = OmegaConf.load(str(model.directory / "config.yaml")).reescreen
@@ -134,7 +147,9 @@ def evaluate_model(model: BindingModel, data: str | Path, out_dir: str | Path | 
                     "counts": {k: len(v) for k, v in parts.items()}, "device": model.device,
                     # read by the product to flag predictions for ligands on scaffolds never trained on
                     "training_scaffolds": sorted({str(a.info["scaffold"]) for a in parts["train"]
-                                                 if a.info.get("scaffold")})}
+                                                 if a.info.get("scaffold")}),
+                    # read by `reescreen rank` to tell a group the model was trained on from a new one
+                    "training_groups": _training_groups(parts["train"])}
     from core.model.holdout import ranking_metrics, uncertainty_calibration  # holdout builds on this module
 
     parity = {}

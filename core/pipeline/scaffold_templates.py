@@ -79,6 +79,16 @@ def _load(path: str) -> dict[tuple[str, str, str], Atoms]:
             for a in ase.io.read(path, index=":", format="extxyz")}
 
 
+def aqua_binding_energy(metal: str, settings: ScreeningSettings) -> float | None:
+    """E_bind (kcal/mol, the templates' level) of [M(H₂O)₈]³⁺: a shipped complex of ``metal`` carries both its
+    E_bind and its E_exchange, whose difference is the aqua ion's E_bind; None when no template of that metal
+    was computed with it."""
+    for (scaffold, source, _), atoms in _load(str(templates_file(settings))).items():
+        if source == metal and scaffold != AQUA_TEMPLATE and "exchange_energy" in atoms.info and atoms.calc:
+            return float(atoms.calc.results["energy"]) - float(atoms.info["exchange_energy"])
+    return None
+
+
 def scaffold_template(settings: ScreeningSettings, scaffold: str, metal: str, ctype: str) -> tuple[Atoms, str] | None:
     """The shipped template complex for this scaffold, metal and type at ``settings`` and the metal it was
     computed with, or None.  Where the reference ligand's complex with ``metal`` failed QC, the template of

@@ -1,0 +1,123 @@
+"""``reescreen rank``: rank a group table with the pre-screen model in seconds, then confirm the best with xTB."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from core.chemistry.complexes import COORDINATION_TYPES
+from core.chemistry.constants import ENERGY_UNITS, REE_METALS
+from core.chemistry.ligands import SCAFFOLDS
+from core.cli.common import add_db, csv_list
+from core.levels import DEFAULT_LEVEL
+
+#: The shipped pre-screen ensemble (absent until one is trained: `reescreen train configs/allegro-prescreen.yaml`).
+PRESCREEN_MODEL_NAME = f"reescreen-prescreen-{DEFAULT_LEVEL.slug}"
+
+
+def add_parser(sub) -> None:
+    """Add the rank sub-command."""
+    r = sub.add_parser("rank", help="rank groups on a scaffold with the pre-screen model (no quantum chemistry)",
+                       description="Put each group on the scaffold, graft it onto the shipped complexes of every "
+                                   "metal and type, predict E_bind with the pre-screen ensemble (mean and spread), "
+                                   "and rank ligands per metal and type by E_exchange, or by the selectivity "
+                                   f"between two metals (--pair). Labels: {DEFAULT_LEVEL.name}, {ENERGY_UNITS}.")
+    r.add_argument("--scaffold", required=True, choices=list(SCAFFOLDS))
+    r.add_argument("--position", default="C3", help="ring carbon for the group (C3, C4, C5; default C3)")
+    r.add_argument("--groups", required=True, metavar="FILE|library",
+                   help="'library' (data/groups/library.csv) or a CSV of name,smiles with * on the ring carbon")
+    r.add_argument("--metals", default=",".join(REE_METALS), help="comma-separated REEs (default all 16)")
+    r.add_argument("--types", default=",".join(COORDINATION_TYPES), help="coordination types (default all four)")
+    r.add_argument("--pair", help="two metals, e.g. Nd,Dy: rank by E_exchange(first) − E_exchange(second)")
+    r.add_argument("--out", required=True, help="CSV of the ranking")
+    r.add_argument("--confirm", type=int, default=0, metavar="K",
+                   help="screen the best K ligands with xTB (the normal screen, into --db) and print model vs xTB")
+    r.add_argument("--model", help=f"pre-screen model folder (default models/{PRESCREEN_MODEL_NAME})")
+    r.add_argument("--cpu", action="store_true", help="predict on the CPU even if a GPU is present")
+    r.add_argument("--workers", type=int, help="worker processes for --confirm (default: one per core)")
+    add_db(r)
+
+
+def run(args: argparse.Namespace) -> int:
+    from core.chemistry.groups import load_groups
+    from core.model.inference import load_model, models_dir
+    from core.pipeline.rank import rank_groups
+
+    metals = csv_list(args.metals, REE_METALS, "metals")
+    types = csv_list(args.types, tuple(COORDINATION_TYPES), "coordination types")
+    pair = tuple(csv_list(args.pair, REE_METALS, "metals")) if args.pair else None
+    if pair is not None:
+        if len(pair) != 2:
+            raise ValueError("--pair takes two different metals, e.g. Nd,Dy.")
+        metals = list(dict.fromkeys(metals + list(pair)))
+    groups, refused_rows = load_groups(args.groups)
+    for message in refused_rows:
+        print(f"refused: {message}", file=sys.stderr)
+    path = Path(args.model) if args.model else models_dir() / PRESCREEN_MODEL_NAME
+    if not path.exists():
+        raise ValueError(f"No pre-screen model at {path}: train one with `reescreen train "
+                         "configs/allegro-prescreen.yaml --members 3 ...` (README, 'Ranking groups before any "
+                         "quantum chemistry') or pass --model.")
+    model = load_model(path, explicit=bool(args.model), force_cpu=args.cpu)
+    ranking = rank_groups(model, groups, args.scaffold, metals, types, args.position, pair)
+    for message in ranking.refused:
+        print(f"not ranked: {message}", file=sys.stderr)
+    ranking.table.to_csv(args.out, index=False, float_format="%.2f")
+    _print_summary(ranking, model, args)
+    if args.confirm:
+        return _confirm(ranking, args, metals, types)
+    return 0
+
+
+def _print_summary(ranking, model, args) -> None:
+    t = ranking.table
+    what = (f"selectivity ΔE_exchange({ranking.pair[0]} − {ranking.pair[1]})" if ranking.pair
+            else "E_exchange (vs [M(H2O)8]3+)")
+    print(f"Ranked {t['name'].nunique()} ligands ({len(t)} rows) by the model's {what}, {ENERGY_UNITS}; "
+          f"model {model.name} predicts {model.level_of_theory} labels from grafted, unrelaxed complexes "
+          f"(graft {ranking.timings['graft_s']:.1f} s, predict {ranking.timings['predict_s']:.1f} s).")
+    print("uncertainty: spread of the ensemble's members; expected error: the model's measured MAE for rows "
+          "of that domain (training group: random test split; new group: held-out groups; new scaffold: HDEV).")
+    best = t[t["rank"] == 1]
+    for row in best.itertuples(index=False):
+        print(f"  best {row.type} {row.metal}: {row.name}")
+    print(f"CSV: {args.out}")
+
+
+def _confirm(ranking, args, metals, types) -> int:
+    """The normal xTB screen of the best K ligands, then predicted against computed E_exchange."""
+    from core.chemistry.ligands import make_ligand
+    from core.pipeline.cluster import close_client, make_client
+    from core.pipeline.runner import run_screen
+    from core.pipeline.settings import FAST
+    from core.storage.records import OK
+    from core.storage.results import E_EXCHANGE, results_frame
+    from core.storage.store import Store
+
+    top = list(dict.fromkeys(ranking.table.sort_values("rank", kind="stable")["smiles"]))[:args.confirm]
+    store = Store(args.db)
+    store.check_writable()
+    settings = FAST.with_changes(route="auto")  # the labels' route: grafted starts where the scaffold allows
+    client = make_client(None, args.workers)
+    try:
+        for smiles in top:
+            summary = run_screen(make_ligand(smiles), store, client, settings, metals, types)
+            for error in summary.errors:
+                print(f"  {error}", file=sys.stderr)
+    except BaseException:
+        close_client(client, interrupted=True)
+        raise
+    close_client(client)
+    xtb = f"E_exchange {DEFAULT_LEVEL.short_name}"
+    computed = results_frame(store, ligands=top, settings=settings)
+    computed = computed[computed["status"] == str(OK)][["smiles", "metal", "type", E_EXCHANGE]]
+    merged = ranking.table[ranking.table["smiles"].isin(top)].merge(
+        computed.rename(columns={E_EXCHANGE: xtb}), on=["smiles", "metal", "type"], how="left")
+    merged["model − xTB"] = merged["E_exchange model (kcal/mol)"] - merged[xtb]
+    shown = ["name", "metal", "type", "E_exchange model (kcal/mol)", "uncertainty (kcal/mol)", xtb, "model − xTB"]
+    print(f"\nConfirmed with {DEFAULT_LEVEL.name} (store {store.path}), {ENERGY_UNITS}:")
+    with pd.option_context("display.float_format", "{:.1f}".format, "display.width", 160):
+        print(merged[shown].to_string(index=False))
+    return 0

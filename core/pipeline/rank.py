@@ -1,0 +1,151 @@
+"""Ranking candidate groups with the pre-screen model: graft, predict, rank; no quantum chemistry.
+
+Each group is put on the scaffold at the chosen ring carbon, grafted onto the shipped complex of every
+requested metal and coordination type (:func:`core.pipeline.scaffold_templates.grafted_series`), and the
+pre-screen ensemble predicts E_bind with its spread.  E_exchange (vs [M(H₂O)₈]³⁺) is the predicted E_bind
+minus the aqua ion's GFN2-xTB E_bind, which the shipped templates carry (a fixed number per metal, not a
+prediction).  Ligands are ranked per metal and type by E_exchange, or with a metal pair by the selectivity
+ΔE_exchange = E_exchange(first) − E_exchange(second) (negative: the ligand prefers the first metal), whose
+uncertainty is the spread of the members' own differences.  Energies in kcal/mol, labels GFN2-xTB/ALPB(water).
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from core.chemistry.grafting import GraftError, plan_graft
+from core.chemistry.groups import Group, GroupError, attach_group
+from core.chemistry.ligands import LigandError, make_ligand
+from core.model.inference import ModelError
+from core.pipeline.scaffold_templates import aqua_binding_energy, grafted_series
+from core.pipeline.settings import FAST, ScreeningSettings
+
+#: Columns of a ranking table (and its CSV), in order; ``selectivity`` columns are added with a metal pair.
+COLUMNS = ["rank", "name", "smiles", "scaffold", "position", "metal", "type", "E_bind model (kcal/mol)",
+           "E_exchange model (kcal/mol)", "uncertainty (kcal/mol)", "domain", "expected error (kcal/mol)"]
+#: Where the model's own evaluation measured the error for each domain (metrics.json keys).
+DOMAIN_SPLITS = {"training group": "test", "new group": "group-holdout", "new scaffold": "hdev-only"}
+
+
+class RankError(ValueError):
+    """A ranking that cannot be made (no model, nothing graftable), with the reason."""
+
+
+@dataclass
+class Ranking:
+    """A ranked table, the groups or cells that could not be ranked (with why), and where the time went."""
+
+    table: pd.DataFrame
+    refused: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    pair: tuple[str, str] | None = None
+
+
+def aqua_reference(metal: str, settings: ScreeningSettings = FAST) -> float:
+    """The aqua ion's GFN2-xTB E_bind (kcal/mol) that E_exchange is measured from (shipped templates)."""
+    found = aqua_binding_energy(metal, settings)
+    if found is None:
+        raise RankError(f"No shipped template of {metal} carries the aqua ion's energy.")
+    return found
+
+
+def _domain(model, scaffold: str, group: str) -> str:
+    metrics = model.metrics() or {}
+    scaffolds = set(metrics.get("training_scaffolds") or [])
+    if scaffold not in scaffolds:
+        return "new scaffold"
+    return "training group" if group in set(metrics.get("training_groups") or []) else "new group"
+
+
+def _expected_error(model, domain: str) -> float:
+    metrics = (model.metrics() or {}).get(DOMAIN_SPLITS[domain]) or {}
+    return float(metrics["mae"]) if "mae" in metrics else float("nan")
+
+
+def rank_groups(model, groups: Sequence[Group], scaffold: str, metals: Sequence[str], types: Sequence[str],
+                position: str = "C3", pair: tuple[str, str] | None = None,
+                settings: ScreeningSettings = FAST) -> Ranking:
+    """Rank ``groups`` on ``scaffold`` at ``position`` for ``metals`` × ``types`` with the pre-screen ``model``."""
+    timings: dict[str, float] = {}
+    refused: list[str] = []
+    start = time.perf_counter()
+    frames, rows = [], []
+    for group in groups:
+        try:
+            ligand = make_ligand(attach_group(scaffold, group.smiles, position), scaffold=scaffold,
+                                 substituent=group.name)
+        except (GroupError, LigandError) as exc:
+            refused.append(f"{group.name}: {exc}")
+            continue
+        plan = plan_graft(ligand.smiles)
+        if plan is None:
+            refused.append(f"{group.name}: the ligand cannot be grafted onto {scaffold}")
+            continue
+        domain = _domain(model, scaffold, group.smiles)
+        for (metal, ctype), built in grafted_series(plan, ligand, metals, types, settings).items():
+            if isinstance(built, GraftError):
+                refused.append(f"{group.name} {metal} {ctype}: not graftable ({built}); screen it with xTB")
+                continue
+            try:
+                model.check_domain(built)
+            except ModelError as exc:  # an element the model never saw: no number rather than a wild one
+                refused.append(f"{group.name}: {exc}")
+                break
+            frames.append(built)
+            rows.append({"name": group.name, "smiles": ligand.smiles, "scaffold": scaffold, "position": position,
+                         "metal": metal, "type": ctype, "domain": domain})
+    timings["graft_s"] = time.perf_counter() - start
+    if not frames:
+        raise RankError("Nothing to rank: " + ("; ".join(refused[:5]) or "no groups given"))
+    start = time.perf_counter()
+    members = _member_predictions(model, frames)
+    timings["predict_s"] = time.perf_counter() - start
+    table = pd.DataFrame(rows)
+    aqua = {m: aqua_reference(m, settings) for m in set(table["metal"])}
+    table["E_bind model (kcal/mol)"] = members.mean(axis=0)
+    exchange = members - np.array([aqua[m] for m in table["metal"]])[None, :]
+    table["E_exchange model (kcal/mol)"] = exchange.mean(axis=0)
+    table["uncertainty (kcal/mol)"] = exchange.std(axis=0, ddof=1) if len(members) > 1 else np.nan
+    table["expected error (kcal/mol)"] = [_expected_error(model, d) for d in table["domain"]]
+    if pair:
+        table = _with_selectivity(table, exchange, pair)
+    else:
+        table["rank"] = table.groupby(["metal", "type"])["E_exchange model (kcal/mol)"].rank(method="min").astype(int)
+        table = table.sort_values(["type", "metal", "rank"], kind="stable")
+    extra = [c for c in table.columns if c not in COLUMNS]
+    return Ranking(table[COLUMNS + extra].reset_index(drop=True), refused, timings, pair)
+
+
+def _member_predictions(model, frames) -> np.ndarray:
+    """(members, frames) predictions; a single model is an ensemble of one (no spread)."""
+    if hasattr(model, "members"):
+        return np.vstack([m.predict(frames) for m in model.members])
+    return model.predict(frames)[None, :]
+
+
+def _with_selectivity(table: pd.DataFrame, exchange: np.ndarray, pair: tuple[str, str]) -> pd.DataFrame:
+    """Ligands ranked per type by ΔE_exchange(first − second); both metals' rows kept, ligands that lack one of
+    the two are dropped (their graft was refused)."""
+    first, second = pair
+    column = f"selectivity {first}−{second} model (kcal/mol)"
+    spread_column = "selectivity uncertainty (kcal/mol)"
+    key = ["name", "type"]
+    idx = {(r.name, r.type, r.metal): i for i, r in enumerate(table.itertuples())}
+    selectivity, spread = {}, {}
+    for (name, ctype) in table[key].drop_duplicates().itertuples(index=False):
+        a, b = idx.get((name, ctype, first)), idx.get((name, ctype, second))
+        if a is None or b is None:
+            continue
+        diff = exchange[:, a] - exchange[:, b]
+        selectivity[(name, ctype)] = float(diff.mean())
+        spread[(name, ctype)] = float(diff.std(ddof=1)) if len(diff) > 1 else np.nan
+    has_both = np.array([(n, t) in selectivity for n, t in zip(table["name"], table["type"])], dtype=bool)
+    kept = table[has_both & table["metal"].isin(pair).to_numpy()].copy()
+    kept[column] = [selectivity[(n, t)] for n, t in zip(kept["name"], kept["type"])]
+    kept[spread_column] = [spread[(n, t)] for n, t in zip(kept["name"], kept["type"])]
+    kept["rank"] = kept.groupby(["type", "metal"])[column].rank(method="min").astype(int)
+    return kept.sort_values(["type", "rank", "metal"], kind="stable")

@@ -1,0 +1,94 @@
+"""`reescreen rank`: grafted complexes, the pre-screen ensemble's predictions, the ranked CSV, and the xTB check."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import ase.io
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.chemistry.groups import Group
+from core.model.inference import load_model
+from core.pipeline.rank import COLUMNS, aqua_reference, rank_groups
+from core.pipeline.scaffold_templates import templates_file
+from core.pipeline.settings import FAST
+
+BIN = Path(sys.executable).parent
+REQUIRED = ["name", "smiles", "scaffold", "metal", "type", "E_bind model (kcal/mol)", "E_exchange model (kcal/mol)",
+            "uncertainty (kcal/mol)", "domain"]
+GROUPS = "name,smiles\nmethyl,*C\nfluoro,*F\nmethoxy,*OC\nphenyl,*c1ccccc1\ncharged,*[NH3+]\ncyano,*C#N\n"
+
+
+def _rank(model_dir, tmp_path, *extra) -> subprocess.CompletedProcess:
+    (tmp_path / "groups.csv").write_text(GROUPS)
+    return subprocess.run([str(BIN / "reescreen"), "rank", "--scaffold", "HOPO", "--groups", str(tmp_path / "groups.csv"),
+                           "--model", str(model_dir), "--out", str(tmp_path / "r.csv"), *extra],
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_rank_with_a_pair_writes_the_ranked_csv_by_selectivity_with_every_required_column(tiny_prescreen_ensemble,
+                                                                                            tmp_path):
+    model_dir, _ = tiny_prescreen_ensemble
+    run = _rank(model_dir, tmp_path, "--metals", "Nd,Dy", "--types", "1L6W,4L", "--pair", "Nd,Dy")
+    assert run.returncode == 0, run.stderr
+    assert "refused: line 6: The group '*[NH3+]' has net charge +1" in run.stderr  # the others are ranked
+    assert "not ranked: fluoro: " in run.stderr and "contains F, which model" in run.stderr  # no F in its training
+    table = pd.read_csv(tmp_path / "r.csv")
+    assert set(REQUIRED) <= set(table.columns)
+    selectivity = "selectivity Nd−Dy model (kcal/mol)"
+    for (name, ctype), rows in table.groupby(["name", "type"]):
+        by_metal = rows.set_index("metal")["E_exchange model (kcal/mol)"]
+        assert rows[selectivity].iloc[0] == pytest.approx(by_metal["Nd"] - by_metal["Dy"], abs=0.011)
+    for ctype, rows in table[table["metal"] == "Nd"].groupby("type"):
+        ordered = rows.sort_values("rank")
+        assert list(ordered[selectivity]) == sorted(ordered[selectivity])  # rank 1 prefers Nd the most
+    assert (table["uncertainty (kcal/mol)"] > 0).all() and (table["selectivity uncertainty (kcal/mol)"] > 0).all()
+    # the tiny model was trained on HOPO-methyl only: methyl is a training group, the rest are new groups
+    domains = table.drop_duplicates("name").set_index("name")["domain"]
+    assert domains["methyl"] == "training group" and set(domains.drop("methyl")) == {"new group"}
+    assert "fluoro" not in set(table["name"]) and "Ranked 4 ligands" in run.stdout and "GFN2-xTB/ALPB(water)" in run.stdout
+
+
+def test_exchange_energy_is_the_predicted_binding_energy_minus_the_aqua_ions_and_ranks_per_metal_and_type(
+        tiny_prescreen_ensemble):
+    model = load_model(tiny_prescreen_ensemble[0], explicit=True)
+    groups = [Group("methyl", "*C"), Group("methoxy", "*OC"), Group("ethyl", "*CC")]
+    ranking = rank_groups(model, groups, "CAM", ["La", "Gd"], ["1L6W", "2L4W"])
+    t = ranking.table
+    assert list(t.columns[:len(COLUMNS)]) == COLUMNS and len(t) == 3 * 2 * 2
+    for metal in ("La", "Gd"):
+        rows = t[t["metal"] == metal]
+        assert np.allclose(rows["E_bind model (kcal/mol)"] - rows["E_exchange model (kcal/mol)"], aqua_reference(metal))
+        # every shipped complex of the metal implies the same aqua E_bind (E_bind − E_exchange)
+        implied = [a.get_potential_energy() - a.info["exchange_energy"] for a in ase.io.read(
+            str(templates_file(FAST)), ":") if a.info["metal"] == metal and "exchange_energy" in a.info]
+        assert len(implied) > 4 and np.allclose(implied, aqua_reference(metal), atol=1e-6)
+    for _, rows in t.groupby(["metal", "type"]):
+        assert rows.sort_values("rank")["E_exchange model (kcal/mol)"].is_monotonic_increasing
+    assert set(t["domain"]) == {"new scaffold"}  # the tiny model saw HOPO only
+    assert ranking.timings["graft_s"] > 0 and ranking.timings["predict_s"] > 0
+
+
+def test_rank_confirm_screens_the_best_ligands_with_xtb_and_prints_model_against_computed(tiny_prescreen_ensemble,
+                                                                                          small_store_copy, tmp_path):
+    model_dir, _ = tiny_prescreen_ensemble
+    (tmp_path / "two.csv").write_text("name,smiles\nmethyl,*C\nethyl,*CC\n")
+    run = subprocess.run([str(BIN / "reescreen"), "rank", "--scaffold", "HOPO", "--groups", str(tmp_path / "two.csv"),
+                          "--metals", "La,Lu", "--types", "1L6W", "--model", str(model_dir), "--out",
+                          str(tmp_path / "r.csv"), "--confirm", "2", "--workers", "2", "--db", str(small_store_copy)],
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr
+    block = run.stdout.split("Confirmed with GFN2-xTB/ALPB(water)", 1)[1]
+    lines = [line for line in block.splitlines() if line.strip().startswith(("methyl", "ethyl"))]
+    assert len(lines) == 4  # 2 ligands x La, Lu, each with the model's and xTB's E_exchange
+    assert all(len(line.split()) >= 7 and "nan" not in line.lower() for line in lines)
+
+
+def test_rank_without_a_model_says_how_to_get_one(tmp_path):
+    run = subprocess.run([str(BIN / "reescreen"), "rank", "--scaffold", "HOPO", "--groups", "library", "--metals",
+                          "Nd", "--types", "1L6W", "--out", str(tmp_path / "r.csv"), "--model",
+                          str(tmp_path / "none")], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "No pre-screen model" in run.stderr and "allegro-prescreen.yaml" in run.stderr
