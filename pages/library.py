@@ -18,7 +18,13 @@ def _short(text: str, limit: int = 80) -> str:
 
 
 st.title("Library screening")
-source = st.radio("Ligands", ["Scaffolds × substituents", "Upload CSV"], horizontal=True, key="lib_source")
+source = st.radio("Ligands", ["Scaffolds × substituents", "Upload CSV", "Rank with the model"], horizontal=True,
+                  key="lib_source")
+if source == "Rank with the model":
+    from app.rank import rank_section
+
+    rank_section()
+    st.stop()
 ligands = []
 if source == "Scaffolds × substituents":
     scaffolds = st.multiselect("Scaffolds", list(SCAFFOLDS), default=["HOPO"], key="lib_scaffolds")

@@ -281,3 +281,47 @@ def test_app_with_a_damaged_store_says_so_and_leaves_it_untouched(tmp_path, monk
     at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=60).run()
     assert not at.exception and "damaged" in at.error[0].value
     assert db.read_bytes() == before
+
+
+def test_library_rank_with_the_model_says_so_when_no_pre_screen_model_is_installed(monkeypatch, tmp_path):
+    monkeypatch.setenv("REESCREEN_MODELS_DIR", str(tmp_path / "empty"))
+    at = _page("library").run()
+    at.radio(key="lib_source").set_value("Rank with the model").run()
+    assert not at.exception
+    assert "No pre-screen model is installed" in at.info[0].value
+
+
+def test_library_ranks_groups_with_the_model_and_queues_the_chosen_ones_for_xtb(tiny_prescreen_ensemble,
+                                                                               small_store_copy, monkeypatch,
+                                                                               tmp_path):
+    import shutil
+    import time
+
+    from app.state import get_job_manager, get_store
+    from core.cli.rank import PRESCREEN_MODEL_NAME
+
+    shutil.copytree(tiny_prescreen_ensemble[0], tmp_path / "models" / PRESCREEN_MODEL_NAME)
+    monkeypatch.setenv("REESCREEN_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("REESCREEN_DB", str(small_store_copy))
+    get_store.clear()
+    get_job_manager.clear()
+    at = _page("library").run()
+    at.radio(key="lib_source").set_value("Rank with the model").run()
+    at.multiselect(key="rank_metals").set_value(["La", "Lu"]).run()
+    at.multiselect(key="rank_types").set_value(["1L6W"]).run()
+    at.checkbox(key="rank_by_pair").check().run()
+    at.button(key="rank_go").click().run()
+    assert not at.exception and not at.error
+    assert "ligands ranked by the model's selectivity ΔE_exchange(La − Lu)" in at.subheader[0].value
+    table = at.dataframe[0].value
+    assert {"E_exchange model (kcal/mol)", "uncertainty (kcal/mol)", "domain"} <= set(table.columns)
+    assert table["name"].nunique() > 50  # the library's C/H/N/O groups; the others are listed as not ranked
+    assert "not ranked" in at.expander[0].label
+    at.multiselect(key="rank_confirm_names").set_value(["methyl"]).run()
+    at.button(key="rank_confirm").click().run()
+    jobs = get_job_manager().jobs()
+    assert len(jobs) == 1 and "Queued 1 xTB screens" in at.success[0].value
+    deadline = time.time() + 120
+    while jobs[0].status in ("queued", "running") and time.time() < deadline:
+        time.sleep(0.5)
+    assert jobs[0].status == "done" and jobs[0].summary.computed == 0  # HOPO-methyl La, Lu 1L6W: stored already
