@@ -1,5 +1,5 @@
 """Library → "Rank with the model": rank a group table with the pre-screen model in seconds, then queue the
-chosen ligands for the normal xTB screen.  Thin UI over :mod:`core.pipeline.rank`."""
+chosen ligands for the normal screen.  Thin UI over :mod:`core.pipeline.rank`."""
 from __future__ import annotations
 
 import pandas as pd
@@ -21,15 +21,15 @@ RESULT_KEY = "rank_result"
 
 
 def rank_section() -> None:
-    """The whole flow: inputs, the ranking, the xTB confirmation."""
+    """The whole flow: inputs, the ranking, the confirmation by screening."""
     st.caption("Ranks groups on **grafted, unrelaxed** complexes with the pre-screen model: seconds, no quantum "
                f"chemistry. Its labels are {DEFAULT_LEVEL.name} E_bind of the relaxed complexes ({ENERGY_UNITS}); "
-               "confirm the best with the xTB screen below.")
+               f"confirm the best with a {DEFAULT_LEVEL.short_name} screen below.")
     model_path = models_dir() / PRESCREEN_MODEL_NAME
     if not model_path.exists():
         st.info(f"No pre-screen model is installed ({model_path.name} is not in the model folder): its training "
                 "grid is still being computed. Train one with `reescreen train configs/allegro-prescreen.yaml "
-                "--members 3` (README, 'Ranking groups before any quantum chemistry'), or screen groups with xTB "
+                "--members 3` (README, 'Ranking groups before any quantum chemistry'), or screen groups directly "
                 "(Scaffolds × substituents, Upload CSV).")
         return
     left, right = st.columns(2)
@@ -82,7 +82,7 @@ def _show(ranking) -> None:
                f"(graft {ranking.timings['graft_s']:.1f} s, predict {ranking.timings['predict_s']:.1f} s). "
                f"Energies in {ENERGY_UNITS}. `uncertainty`: spread of the ensemble's members; `expected error`: the "
                "model's measured MAE for that domain (training group: random test split; new group: held-out "
-               "groups; new scaffold: HDEV). Model numbers, not xTB: confirm before trusting a rank.")
+               f"groups; new scaffold: HDEV). Model numbers, not {DEFAULT_LEVEL.short_name}: confirm before trusting a rank.")
     st.dataframe(t, hide_index=True, key="rank_table")
     st.download_button("Download CSV", t.to_csv(index=False, float_format="%.2f"), "ranked.csv", "text/csv",
                        key="rank_csv")
@@ -90,13 +90,13 @@ def _show(ranking) -> None:
         with st.expander(f"{len(ranking.refused)} not ranked (with why)"):
             st.table(pd.DataFrame({"not ranked": ranking.refused}))
     names = list(dict.fromkeys(t.sort_values("rank", kind="stable")["name"]))
-    chosen = st.multiselect("Ligands to confirm with xTB", names, default=names[:5], key="rank_confirm_names")
+    chosen = st.multiselect(f"Ligands to confirm with {DEFAULT_LEVEL.short_name}", names, default=names[:5], key="rank_confirm_names")
     metals, types = sorted(set(t["metal"])), sorted(set(t["type"]))
-    if st.button(f"Confirm with xTB ({len(chosen)} ligands × {len(metals)} metals × {len(types)} types)",
+    if st.button(f"Confirm with {DEFAULT_LEVEL.short_name} ({len(chosen)} ligands × {len(metals)} metals × {len(types)} types)",
                  disabled=not chosen, key="rank_confirm"):
         smiles = t.drop_duplicates("name").set_index("name")["smiles"]
         settings = FAST.with_changes(route="auto")  # the labels' route: grafted starts where the scaffold allows
         jobs = [get_job_manager().submit(make_ligand(smiles[n]), metals, types, settings, owner=owner_token())
                 for n in chosen]
-        st.success(f"Queued {len(jobs)} xTB screens: progress on the Screen page, their {DEFAULT_LEVEL.short_name} "
+        st.success(f"Queued {len(jobs)} {DEFAULT_LEVEL.short_name} screens: progress on the Screen page, their {DEFAULT_LEVEL.short_name} "
                    "E_exchange on Results, to set beside this table's model numbers.")

@@ -320,7 +320,7 @@ def test_library_ranks_groups_with_the_model_and_queues_the_chosen_ones_for_xtb(
     at.multiselect(key="rank_confirm_names").set_value(["methyl"]).run()
     at.button(key="rank_confirm").click().run()
     jobs = get_job_manager().jobs()
-    assert len(jobs) == 1 and "Queued 1 xTB screens" in at.success[0].value
+    assert len(jobs) == 1 and "Queued 1 GFN2-xTB screens" in at.success[0].value
     deadline = time.time() + 120
     while jobs[0].status in ("queued", "running") and time.time() < deadline:
         time.sleep(0.5)

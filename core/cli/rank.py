@@ -1,4 +1,4 @@
-"""``reescreen rank``: rank a group table with the pre-screen model in seconds, then confirm the best with xTB."""
+"""``reescreen rank``: rank a group table with the pre-screen model in seconds, then confirm the best by screening."""
 from __future__ import annotations
 
 import argparse
@@ -33,7 +33,7 @@ def add_parser(sub) -> None:
     r.add_argument("--pair", help="two metals, e.g. Nd,Dy: rank by E_exchange(first) − E_exchange(second)")
     r.add_argument("--out", required=True, help="CSV of the ranking")
     r.add_argument("--confirm", type=int, default=0, metavar="K",
-                   help="screen the best K ligands with xTB (the normal screen, into --db) and print model vs xTB")
+                   help="screen the best K ligands (the normal screen, into --db) and print the model beside the computed values")
     r.add_argument("--model", help=f"pre-screen model folder (default models/{PRESCREEN_MODEL_NAME})")
     r.add_argument("--cpu", action="store_true", help="predict on the CPU even if a GPU is present")
     r.add_argument("--workers", type=int, help="worker processes for --confirm (default: one per core)")
@@ -87,7 +87,7 @@ def _print_summary(ranking, model, args) -> None:
 
 
 def _confirm(ranking, args, metals, types) -> int:
-    """The normal xTB screen of the best K ligands, then predicted against computed E_exchange."""
+    """The normal screen of the best K ligands, then predicted against computed E_exchange."""
     from core.chemistry.ligands import make_ligand
     from core.pipeline.cluster import close_client, make_client
     from core.pipeline.runner import run_screen
@@ -110,13 +110,14 @@ def _confirm(ranking, args, metals, types) -> int:
         close_client(client, interrupted=True)
         raise
     close_client(client)
-    xtb = f"E_exchange {DEFAULT_LEVEL.short_name}"
+    computed_col = f"E_exchange {DEFAULT_LEVEL.short_name}"
     computed = results_frame(store, ligands=top, settings=settings)
     computed = computed[computed["status"] == str(OK)][["smiles", "metal", "type", E_EXCHANGE]]
     merged = ranking.table[ranking.table["smiles"].isin(top)].merge(
-        computed.rename(columns={E_EXCHANGE: xtb}), on=["smiles", "metal", "type"], how="left")
-    merged["model − xTB"] = merged["E_exchange model (kcal/mol)"] - merged[xtb]
-    shown = ["name", "metal", "type", "E_exchange model (kcal/mol)", "uncertainty (kcal/mol)", xtb, "model − xTB"]
+        computed.rename(columns={E_EXCHANGE: computed_col}), on=["smiles", "metal", "type"], how="left")
+    difference = f"model − {DEFAULT_LEVEL.short_name}"
+    merged[difference] = merged["E_exchange model (kcal/mol)"] - merged[computed_col]
+    shown = ["name", "metal", "type", "E_exchange model (kcal/mol)", "uncertainty (kcal/mol)", computed_col, difference]
     print(f"\nConfirmed with {DEFAULT_LEVEL.name} (store {store.path}), {ENERGY_UNITS}:")
     with pd.option_context("display.float_format", "{:.1f}".format, "display.width", 160):
         print(merged[shown].to_string(index=False))

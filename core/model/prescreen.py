@@ -1,4 +1,4 @@
-"""Inputs of the pre-screen model: grafted, unrelaxed complexes labelled with the relaxed GFN2-xTB E_bind.
+"""Inputs of the pre-screen model: grafted, unrelaxed complexes labelled with the relaxed complexes' E_bind.
 
 The pre-screen model ranks groups before any quantum chemistry, so at prediction time it only ever sees a
 ligand grafted onto the shipped complexes of its scaffold (:func:`core.pipeline.scaffold_templates.grafted_series`,

@@ -3,10 +3,10 @@
 Each group is put on the scaffold at the chosen ring carbon, grafted onto the shipped complex of every
 requested metal and coordination type (:func:`core.pipeline.scaffold_templates.grafted_series`), and the
 pre-screen ensemble predicts E_bind with its spread.  E_exchange (vs [M(H₂O)₈]³⁺) is the predicted E_bind
-minus the aqua ion's GFN2-xTB E_bind, which the shipped templates carry (a fixed number per metal, not a
+minus the aqua ion's E_bind at the screening level, which the shipped templates carry (a fixed number per metal, not a
 prediction).  Ligands are ranked per metal and type by E_exchange, or with a metal pair by the selectivity
 ΔE_exchange = E_exchange(first) − E_exchange(second) (negative: the ligand prefers the first metal), whose
-uncertainty is the spread of the members' own differences.  Energies in kcal/mol, labels GFN2-xTB/ALPB(water).
+uncertainty is the spread of the members' own differences.  Energies in kcal/mol, labels at the screening level.
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ class Ranking:
 
 
 def aqua_reference(metal: str, settings: ScreeningSettings = FAST) -> float:
-    """The aqua ion's GFN2-xTB E_bind (kcal/mol) that E_exchange is measured from (shipped templates)."""
+    """The aqua ion's E_bind (kcal/mol, screening level) that E_exchange is measured from (shipped templates)."""
     found = aqua_binding_energy(metal, settings)
     if found is None:
         raise RankError(f"No shipped template of {metal} carries the aqua ion's energy.")
@@ -88,7 +88,7 @@ def rank_groups(model, groups: Sequence[Group], scaffold: str, metals: Sequence[
         domain = _domain(model, scaffold, group.smiles)
         for (metal, ctype), built in grafted_series(plan, ligand, metals, types, settings).items():
             if isinstance(built, GraftError):
-                refused.append(f"{group.name} {metal} {ctype}: not graftable ({built}); screen it with xTB")
+                refused.append(f"{group.name} {metal} {ctype}: not graftable ({built}); screen it instead")
                 continue
             try:
                 model.check_domain(built)
