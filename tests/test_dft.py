@@ -353,6 +353,19 @@ def test_open_shell_points_try_the_second_order_solver_first_and_closed_shell_po
     assert [a.options["scf"] for a in DEFAULT_DFT.attempts_for(gd, 1, FAST)] == ["diis", "shift", "newton"]
 
 
+def test_the_states_measured_on_gd_diaqua_are_kept_and_refused_by_the_ln3_check():
+    """The two converged states of the slow test below (as measured): 4f⁷ kept, charge transfer refused."""
+    from core.levels.dft import ln3_state_problem
+
+    atoms = Atoms("GdOH2OH2")
+    assert ln3_state_problem({"metal_spin": 7.02, "s_squared": 15.757}, atoms) is None
+    assert "charge-transfer state, not Gd(III) 4f^7: spin on Gd 8.01" in ln3_state_problem(
+        {"metal_spin": 8.01, "s_squared": 16.76}, atoms)
+    assert ln3_state_problem({"metal_spin": 6.4, "s_squared": 14.1}, atoms)  # spin lost the other way
+    assert ln3_state_problem({}, atoms) is None and ln3_state_problem({"metal_spin": 0.0}, Atoms("LaO")) is None
+
+
+@pytest.mark.slow  # two open-shell SCFs on [Gd(H2O)2]3+, ~2 min: the evidence behind ln3_state_problem, on request
 def test_a_charge_transfer_solution_of_open_shell_gd_is_refused_and_the_4f7_solution_kept():
     """[Gd(H2O)2]3+, 4f in valence, small bases, C-PCM water, has two SCF solutions: Gd(III) 4f⁷, which the
     level's own SCF reaches from its guess, and a lower one in which a water has handed an electron to Gd

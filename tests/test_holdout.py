@@ -10,7 +10,7 @@ from core.chemistry.groups import attach_group
 from core.chemistry.ligands import SUBSTITUENTS, TRAINING_SCAFFOLDS
 from core.model.holdout import (HoldoutError, choose_held_out_groups, group_holdout, group_of, ranking_metrics,
                                 scaffold_holdout, uncertainty_calibration)
-from core.storage.extxyz import read_frames
+from tests.conftest import shipped_frames
 
 
 def _frame(scaffold: str, group: str, metal: str = "La", ctype: str = "1L6W", position: str = "C3",
@@ -42,7 +42,7 @@ def test_only_groups_present_on_every_scaffold_can_be_held_out():
 
 
 def test_dataset_frames_find_their_group_by_library_name_and_a_group_hold_out_leaves_no_leak():
-    frames = read_frames("data/dataset/reescreen-gfn2xtb-train-000.extxyz.gz")
+    frames = [a for a in shipped_frames() if a.info["split"] == "train"]
     assert {group_of(a) for a in frames if a.info["substituent"] == "methoxy"} == {"*OC"}
     in_data = {group_of(a) for a in frames}
     assert in_data <= {group_of(Atoms(info={"substituent": n})) for n in SUBSTITUENTS}
