@@ -280,7 +280,7 @@ class PySCFCalculator(Calculator):
         final_checkpoint, coarse_checkpoint = self.checkpoint_path("final"), self.checkpoint_path("coarse")
         resumed = _read_checkpoint(final_checkpoint, mol.nao)
         if resumed is not None:
-            self._final_scf(mol, resumed["dm"], None, int(resumed["cycles"]), final_checkpoint, coarse_checkpoint)
+            self._final_scf(mol, resumed["guess"], None, int(resumed["cycles"]), final_checkpoint, coarse_checkpoint)
             self.results["resumed_at_cycle"] = int(resumed["cycles"])
             return
         # the guess stages only shape the density handed on to the SCF that counts, so they integrate the
@@ -296,7 +296,7 @@ class PySCFCalculator(Calculator):
         in_solvent = self.multiplicity > 1 or self.level.options.solvent == "none"
         resumed = _read_checkpoint(coarse_checkpoint, mol.nao)
         if resumed is not None:  # killed in the coarse-grid stage: go on from its last saved density
-            guess, cycles, in_solvent = resumed["dm"], int(resumed["cycles"]), bool(resumed["in_solvent"])
+            guess, cycles, in_solvent = resumed["guess"], int(resumed["cycles"]), bool(resumed["in_solvent"])
         else:
             guess = initial_guess(self.level, mol, self.atoms, self.charge, self.multiplicity)
         if len(self.atoms) > 1 and resumed is None:
@@ -321,7 +321,7 @@ class PySCFCalculator(Calculator):
             try:
                 gas_h, n = _kernel(gas, guess, on_cycle=saver)
                 if gas.converged or gas_h < pre_h:
-                    guess = gas.make_rdm1()
+                    guess = Orbitals(gas.mo_coeff, gas.mo_occ)  # the solver that follows starts from these
             except _RunAway as stop:
                 n = stop.cycles
                 guess = stop.lowest_density if stop.lowest_density is not None else guess
@@ -513,14 +513,16 @@ class _RunAway(Exception):
 def _kernel(mf, guess, runaway_eh: float = RUNAWAY_EH, on_cycle=None) -> tuple[float, int]:
     """Run an SCF from ``guess``: (energy in Hartree, cycles).  A numerical breakdown is an SCF failure;
     :class:`_RunAway` stops one whose energy climbs more than ``runaway_eh`` (Hartree) above its lowest
-    (cycles towards +1,000 Eh cost as much as good ones).  ``on_cycle(dm, energy, cycle)`` sees every cycle."""
+    (cycles towards +1,000 Eh cost as much as good ones).  ``on_cycle(env, energy, cycle)`` sees every cycle
+    (``env``: PySCF's locals, with the cycle's ``dm``, ``mo_coeff`` and ``mo_occ``).  ``guess`` is a density
+    or :class:`Orbitals`."""
     cycles, lowest, lowest_dm = [0], [float("inf")], [None]
 
     def watch(env) -> None:
         cycles[0] += 1
         energy = float(env["e_tot"])
         if on_cycle is not None and env.get("dm") is not None:
-            on_cycle(env["dm"], energy, cycles[0])
+            on_cycle(env, energy, cycles[0])
         if energy < lowest[0]:
             # PySCF calls back with the cycle's density and its energy (DIIS cycles and Newton macro-iterations)
             lowest[0], lowest_dm[0] = energy, env.get("dm")
@@ -529,10 +531,25 @@ def _kernel(mf, guess, runaway_eh: float = RUNAWAY_EH, on_cycle=None) -> tuple[f
 
     mf.callback = watch
     try:
-        energy = float(mf.kernel(dm0=guess))
+        if isinstance(guess, Orbitals) and hasattr(mf, "ah_conv_tol"):
+            # the second-order solver starts from orbitals themselves: from a density it would re-occupy the
+            # Fock matrix's orbitals by aufbau, which put a resumed Gd(HOPO-methyl)(H2O)6 2.9 Eh higher
+            energy = float(mf.kernel(mo_coeff=guess.mo_coeff, mo_occ=guess.mo_occ))
+        elif isinstance(guess, Orbitals):
+            energy = float(mf.kernel(dm0=mf.make_rdm1(guess.mo_coeff, guess.mo_occ)))
+        else:
+            energy = float(mf.kernel(dm0=guess))
     except (np.linalg.LinAlgError, RuntimeError, ValueError) as exc:
         raise CalculationFailed(f"SCF stopped: {type(exc).__name__}: {exc}") from None
     return energy, cycles[0]
+
+
+@dataclass(frozen=True)
+class Orbitals:
+    """Orbitals and occupations saved by a checkpoint: what a resumed SCF starts from."""
+
+    mo_coeff: np.ndarray
+    mo_occ: np.ndarray
 
 
 class _CheckpointSaver:
@@ -543,13 +560,14 @@ class _CheckpointSaver:
         self.path, self.cycles_before, self.last = path, cycles_before, -float("inf")
         self.in_solvent = in_solvent
 
-    def __call__(self, dm, energy: float, cycle: int) -> None:
+    def __call__(self, env: dict, energy: float, cycle: int) -> None:
         if self.path is None or time.monotonic() - self.last < CHECKPOINT_EVERY_S:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_name(self.path.stem + ".partial.npz")
-        np.savez(partial, dm=np.asarray(dm), energy=energy, cycles=self.cycles_before + cycle,
-                 in_solvent=self.in_solvent)
+        orbitals = {k: _host(env[k]) for k in ("mo_coeff", "mo_occ") if env.get(k) is not None}
+        np.savez(partial, dm=_host(env["dm"]), energy=energy, cycles=self.cycles_before + cycle,
+                 in_solvent=self.in_solvent, **orbitals)
         os.replace(partial, self.path)
         self.last = time.monotonic()
 
@@ -561,9 +579,14 @@ def _read_checkpoint(path: Path | None, nao: int) -> dict | None:
     try:
         with np.load(path) as saved:
             found = {k: saved[k] for k in ("dm", "energy", "cycles", "in_solvent")}
+            if "mo_coeff" in saved and "mo_occ" in saved:
+                found["orbitals"] = Orbitals(saved["mo_coeff"], saved["mo_occ"])
     except (OSError, ValueError, KeyError):
         return None
-    return found if found["dm"].shape[-1] == nao else None
+    if found["dm"].shape[-1] != nao:
+        return None
+    found["guess"] = found.get("orbitals", found["dm"])
+    return found
 
 
 def _remove(*paths: Path | None) -> None:
