@@ -509,3 +509,51 @@ def test_a_single_point_killed_mid_scf_resumes_from_its_saved_density_and_gives_
     uninterrupted = TINY.single_point(la_diaqua(), 3, FAST)
     assert "resumed_at_cycle" not in uninterrupted.details
     assert resumed.energy == pytest.approx(uninterrupted.energy, abs=1e-3)  # kcal/mol
+
+
+@pytest.mark.slow  # open-shell [Gd(H2O)2]3+ three times, ~2-5 min
+def test_a_killed_open_shell_second_order_scf_resumes_from_its_orbitals_in_the_same_state(tmp_path):
+    """The second-order solver resumes from the saved orbitals and occupations (a density would be re-occupied
+    by aufbau): the rerun needs no extra cycles and ends at the uninterrupted energy and 4f⁷ state."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "gd.py"
+    script.write_text(
+        "import json, sys\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "from ase import Atoms\n"
+        "from core.levels.dft import DFTLevel, DFTOptions\n"
+        "from core.pipeline.settings import FAST\n"
+        "level = DFTLevel(DFTOptions(metal_basis='def2-SVP', solvent='cpcm', open_shell=True))\n"
+        "gd = Atoms('GdOH2OH2', positions=[(0, 0, 0), (2.45, 0, 0), (3.04, 0.76, 0), (3.04, -0.76, 0),\n"
+        "                                  (-2.45, 0, 0), (-3.04, 0.76, 0), (-3.04, -0.76, 0)])\n"
+        "r = level.single_point(gd, 3, FAST, checkpoint_dir=sys.argv[1] if len(sys.argv) > 1 else None)\n"
+        "print(json.dumps({'energy': r.energy, 'attempt': r.attempt.label, **r.details}))\n")
+    checkpoints = tmp_path / "checkpoints"
+    child = subprocess.Popen([sys.executable, str(script), str(checkpoints)], stdout=subprocess.PIPE, text=True,
+                             start_new_session=True)
+    deadline = time.monotonic() + 600
+    while child.poll() is None and time.monotonic() < deadline:
+        if len([p for p in checkpoints.glob("scf-*.npz") if ".partial" not in p.name]) >= 2:  # final SCF saved
+            os.killpg(child.pid, signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    child.wait(timeout=30)
+    assert child.returncode == -signal.SIGKILL, "the SCF finished before its final stage was saved"
+    assert all("mo_coeff" in np.load(p) for p in checkpoints.glob("scf-*.npz"))
+
+    def run(*args) -> dict:
+        done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    resumed, plain = run(str(checkpoints)), run()
+    assert resumed["attempt"] == plain["attempt"] == "second-order SCF" and resumed["resumed_at_cycle"] >= 1
+    assert resumed["scf_cycles"] <= plain["scf_cycles"]  # nothing was lost by stopping
+    assert resumed["energy"] == pytest.approx(plain["energy"], abs=1e-3)
+    assert resumed["metal_spin"] == pytest.approx(plain["metal_spin"], abs=0.01)
