@@ -3,8 +3,9 @@
 Refines HOPO-methyl and CAM-methyl in 1L6W for La, Gd, Lu and Y at the default DFT level (4f in core,
 def2-SVP, SMD water), and Gd again with the 4f shell in valence (open shell, high spin), through the same
 pipeline as ``reescreen refine`` (a local Dask worker using every core).  The geometries and the xTB energies
-come from the library build store (``data/build-store/``), decompressed into the work folder, which also
-keeps every DFT result: the script resumes where it stopped.
+come from the library build store (``data/build-store/``), copied into the calibration's own store
+(``data/dft/calibration/store.db``, committed), which also keeps every DFT result and the SCF checkpoints of
+running points: the script resumes where it stopped, on a fresh clone too.
 
 Prints, per ligand and metal, E_bind and E_exchange at both levels, the Gd 4f-in-core against open-shell
 difference, the La → Lu trend of E_exchange at both levels, where the paper's DFT E_bind scale
@@ -19,7 +20,7 @@ Open-shell points report the state they converged to (⟨S²⟩, spin and f popu
 marked failed, with the reason, and recomputed under the level's Ln(III) state check, which refuses a ligand
 → metal charge-transfer solution instead of storing it.
 
-    python benchmarks/dft_calibration.py [--work runs/dft-calibration] [--ligands HOPO-methyl,CAM-methyl]
+    python benchmarks/dft_calibration.py [--work data/dft/calibration] [--ligands HOPO-methyl,CAM-methyl]
                                          [--metals La,Gd,Lu,Y] [--report-only] [--state-check ions|all]
 """
 from __future__ import annotations
@@ -29,6 +30,7 @@ import gzip
 import json
 import platform
 import shutil
+import tempfile
 import time
 from datetime import date
 from pathlib import Path
@@ -41,15 +43,86 @@ TWO_LEVEL = ROOT / "data" / "dft" / "two-level-calibration.extxyz"
 PAPER_E_BIND = (-300.0, -230.0)
 
 
-def work_store(work: Path) -> Path:
+def work_store(work: Path, ligands, ctype: str) -> Path:
+    """The calibration's store: ``work/store.db``, created on first use with only what the calibration reads
+    (the GFN2-xTB rows of ``ligands`` in ``ctype``, their references and the aqua ions, copied from the library
+    build store) and the DFT points already recorded in ``benchmarks/dft_calibration.json``, so a fresh clone
+    resumes where the committed calibration stopped instead of recomputing hours of single points."""
     path = work / "store.db"
-    if not path.exists():
-        work.mkdir(parents=True, exist_ok=True)
-        with gzip.open(ROOT / "data" / "build-store" / "dataset-store.db.gz", "rb") as src, \
-                open(path.with_suffix(".part"), "wb") as dst:
+    if path.exists():
+        return path
+    import ase.db
+
+    work.mkdir(parents=True, exist_ok=True)
+    part = path.with_suffix(".part")
+    part.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        full = Path(tmp) / "build-store.db"
+        with gzip.open(ROOT / "data" / "build-store" / "dataset-store.db.gz", "rb") as src, open(full, "wb") as dst:
             shutil.copyfileobj(src, dst)
-        path.with_suffix(".part").rename(path)
+        source = ase.db.connect(str(full))
+        smiles = {lig.smiles for lig in ligands}
+        with ase.db.connect(str(part), type="db") as dst:
+            for row in source.select():
+                wanted = row.get("kind") in ("ligand", "water", "ion") and row.get("ligand", "") in smiles | {""} \
+                    or row.get("kind") == "complex" and (row.get("ligand") in smiles and row.get("ctype") == ctype
+                                                         or row.get("ctype") == "8W")
+                if wanted:
+                    dst.write(row.toatoms(), key_value_pairs=row.key_value_pairs, data=row.data)
+        ase.db.connect(str(part), type="db").metadata = source.metadata
+    n = seed_recorded_points(part)
+    part.rename(path)
+    print(f"calibration store {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path} created; "
+          f"{n} recorded DFT point(s) taken from {OUT_JSON.relative_to(ROOT)}", flush=True)
     return path
+
+
+def seed_recorded_points(path: Path) -> int:
+    """Store the DFT single points recorded in ``OUT_JSON`` (energies, costs, open-shell states) on their
+    GFN2-xTB geometries, marked with where they were recorded.  Open-shell complexes recorded without their
+    electronic state are left out: the calibration recomputes them under the Ln(III) state check."""
+    from core.levels import dft_level
+    from core.pipeline.fill_energies import fill_binding_energies
+    from ase import Atoms
+
+    from core.pipeline.settings import FAST
+    from core.storage.records import Record
+    from core.storage.store import Store
+
+    if not OUT_JSON.exists():
+        return 0
+    recorded = json.loads(OUT_JSON.read_text())
+    store = Store(path)
+    levels = {lvl.name: lvl for lvl in (dft_level(), dft_level(open_shell=True))}
+    costs = {(c["level"], c["ligand"], c["what"]): c for c in recorded.get("costs", [])}
+    names = {"complex": lambda p: f"{p['metal']} {p['ctype']}", "ligand": lambda p: "free ligand",
+             "water": lambda p: "water", "ion": lambda p: f"{p['metal']}3+"}
+    n = 0
+    for point in recorded.get("single_points", []):
+        level = levels.get(point["level"])
+        if level is None or point["status"] != "ok" or point.get("energy_kcal") is None:
+            continue
+        if level.options.open_shell and point["metal"] and "s_squared" not in point:
+            continue
+        identity = {"ligand": point["ligand"], "metal": point["metal"], "ctype": point["ctype"]}
+        source = store.get(point["kind"], FAST, **identity)
+        if point["kind"] != "ion" and (source is None or source.status != "ok"):
+            continue
+        cost = costs.get((point["level"], point["ligand"], names[point["kind"]](point)), {})
+        extra = {"geometry_row": int(source.id) if source is not None else None, "cpu_s": cost.get("cpu_s"),
+                 "n_basis": cost.get("n_basis"), "scf_cycles": cost.get("scf_cycles"),
+                 "scf_attempt": cost.get("scf_attempt", ""), "peak_rss_mb": cost.get("worker_peak_rss_mb"),
+                 "recorded_in": f"{OUT_JSON.relative_to(ROOT)} ({recorded.get('date', '')})",
+                 **{k: point[k] for k in STATE_KEYS if k in point}}
+        atoms = source.toatoms() if point["kind"] != "ion" else Atoms(point["metal"])
+        store.save(Record(point["kind"], energy=point["energy_kcal"], atoms=atoms, charge=point["charge"],
+                          wall_s=float(cost.get("wall_s") or 0.0), level=level.name, extra=extra, **identity),
+                   FAST.with_changes(level=level.name), {"geometry_level": FAST.level})
+        n += 1
+    for level in levels.values():
+        for ligand in {p["ligand"] for p in recorded.get("single_points", []) if p["ligand"]} | {""}:
+            fill_binding_energies(store, FAST.with_changes(level=level.name), ligand)
+    return n
 
 
 def refine_all(store, ligands, metals, ctype: str) -> None:
@@ -274,7 +347,7 @@ def export_two_level(store, ligands, metals, ctype: str) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", default=str(ROOT / "runs" / "dft-calibration"))
+    parser.add_argument("--work", default=str(ROOT / "data" / "dft" / "calibration"))
     parser.add_argument("--ligands", default="HOPO-methyl,CAM-methyl")
     parser.add_argument("--metals", default="La,Gd,Lu,Y")
     parser.add_argument("--type", default="1L6W")
@@ -288,7 +361,7 @@ def main() -> None:
 
     ligands = [library_ligand(*name.split("-", 1)) for name in args.ligands.split(",")]
     metals = args.metals.split(",")
-    store = Store(work_store(Path(args.work)))
+    store = Store(work_store(Path(args.work), ligands, args.type))
     start = time.perf_counter()
     if not args.report_only:
         refine_all(store, ligands, metals, args.type)
