@@ -92,3 +92,20 @@ def test_rank_without_a_model_says_how_to_get_one(tmp_path):
                           "Nd", "--types", "1L6W", "--out", str(tmp_path / "r.csv"), "--model",
                           str(tmp_path / "none")], capture_output=True, text=True, timeout=120)
     assert run.returncode == 2 and "No pre-screen model" in run.stderr and "allegro-prescreen.yaml" in run.stderr
+
+
+def test_ranking_on_dask_workers_gives_the_same_table_as_in_process(tiny_prescreen_ensemble):
+    from core.pipeline.cluster import close_client, make_client
+
+    model = load_model(tiny_prescreen_ensemble[0], explicit=True)
+    groups = [Group(n, s) for n, s in [("methyl", "*C"), ("ethyl", "*CC"), ("methoxy", "*OC"), ("fluoro", "*F"),
+                                       ("propyl", "*CCC"), ("hydroxy", "*O")]]
+    here = rank_groups(model, groups, "HOPO", ["La", "Lu"], ["1L6W", "4L"], pair=("La", "Lu"))
+    client = make_client(None, 2)
+    try:
+        there = rank_groups(model, groups, "HOPO", ["La", "Lu"], ["1L6W", "4L"], pair=("La", "Lu"), client=client)
+    finally:
+        close_client(client)
+    pd.testing.assert_frame_equal(here.table, there.table, check_exact=False, atol=1e-6)
+    assert sorted(here.refused) == sorted(there.refused) and any(r.startswith("fluoro: ") for r in there.refused)
+    assert set(there.timings) == {"graft_s", "predict_s", "wall_s"}

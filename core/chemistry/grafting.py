@@ -21,6 +21,7 @@ from ase import Atoms
 from rdkit import Chem
 from rdkit.Chem import AllChem
 from rdkit.Geometry import Point3D
+from scipy.spatial.distance import cdist
 
 from core.chemistry.geometry import fragments, metal_index
 from core.chemistry.ligands import SCAFFOLDS, assemble_smiles
@@ -294,16 +295,17 @@ def _best_rotamer(xyz, ring, first, members, outside, topo) -> tuple[np.ndarray,
     far = topo[np.ix_(members, rest)] >= 4  # own-ligand pairs four or more bonds apart can clash
     angles = np.radians(np.arange(0, 360, ROTAMER_STEP_DEG))
     trials = _rotations(xyz[members], xyz[first], axis, angles)  # (rotamers, members, 3)
+    flat = trials.reshape(-1, 3)
     if len(outside):
-        d_out = np.sqrt(((trials[:, :, None, :] - outside[None, None, :, :]) ** 2).sum(-1)).min(axis=(1, 2))
+        d_out = cdist(flat, outside, "sqeuclidean").min(axis=1).reshape(len(angles), -1).min(axis=1)
     else:
         d_out = np.full(len(angles), np.inf)
     if far.any():
-        own = xyz[rest][None, None, :, :]
-        d_own = np.sqrt(((trials[:, :, None, :] - own) ** 2).sum(-1))
+        d_own = cdist(flat, xyz[rest], "sqeuclidean").reshape(len(angles), len(members), -1)
         d_own = np.where(far[None], d_own, np.inf).min(axis=(1, 2))
     else:
         d_own = np.full(len(angles), np.inf)
+    d_out, d_own = np.sqrt(d_out), np.sqrt(d_own)  # squared until here: the minimum is the same
     closest = np.minimum(d_out, d_own)
     best = int(np.argmax(closest))
     return trials[best], float(closest[best])

@@ -36,14 +36,15 @@ def add_parser(sub) -> None:
                    help="screen the best K ligands (the normal screen, into --db) and print the model beside the computed values")
     r.add_argument("--model", help=f"pre-screen model folder (default models/{PRESCREEN_MODEL_NAME})")
     r.add_argument("--cpu", action="store_true", help="predict on the CPU even if a GPU is present")
-    r.add_argument("--workers", type=int, help="worker processes for --confirm (default: one per core)")
+    r.add_argument("--workers", type=int,
+                   help="worker processes for ranking (from 1,000 complexes on) and for --confirm (default: one "
+                        "per core; 1: rank in this process)")
     add_db(r)
 
 
 def run(args: argparse.Namespace) -> int:
     from core.chemistry.groups import load_groups
     from core.model.inference import load_model, models_dir
-    from core.pipeline.rank import rank_groups
 
     metals = csv_list(args.metals, REE_METALS, "metals")
     types = csv_list(args.types, tuple(COORDINATION_TYPES), "coordination types")
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
                          "configs/allegro-prescreen.yaml --members 3 ...` (README, 'Ranking groups before any "
                          "quantum chemistry') or pass --model.")
     model = load_model(path, explicit=bool(args.model), force_cpu=args.cpu)
-    ranking = rank_groups(model, groups, args.scaffold, metals, types, args.position, pair)
+    ranking = _rank(model, groups, args, metals, types, pair)
     for message in ranking.refused:
         print(f"not ranked: {message}", file=sys.stderr)
     ranking.table.to_csv(args.out, index=False, float_format="%.2f")
@@ -71,13 +72,37 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Below this many complexes, starting worker processes (and loading the model in each) costs more than it saves.
+PARALLEL_FROM_COMPLEXES = 1000
+
+
+def _rank(model, groups, args, metals, types, pair):
+    """Rank in this process, or on local worker processes (one per core) for a large table on the CPU."""
+    import os
+
+    from core.pipeline.rank import rank_groups
+
+    workers = args.workers or len(os.sched_getaffinity(0))
+    large = len(groups) * len(metals) * len(types) >= PARALLEL_FROM_COMPLEXES
+    if workers < 2 or not large or model.device != "cpu":
+        return rank_groups(model, groups, args.scaffold, metals, types, args.position, pair)
+    from core.pipeline.cluster import close_client, make_client
+
+    client = make_client(None, workers)
+    try:
+        return rank_groups(model, groups, args.scaffold, metals, types, args.position, pair, client=client)
+    finally:
+        close_client(client)
+
+
 def _print_summary(ranking, model, args) -> None:
     t = ranking.table
     what = (f"selectivity ΔE_exchange({ranking.pair[0]} − {ranking.pair[1]})" if ranking.pair
             else "E_exchange (vs [M(H2O)8]3+)")
     print(f"Ranked {t['name'].nunique()} ligands ({len(t)} rows) by the model's {what}, {ENERGY_UNITS}; "
           f"model {model.name} predicts {model.level_of_theory} labels from grafted, unrelaxed complexes "
-          f"(graft {ranking.timings['graft_s']:.1f} s, predict {ranking.timings['predict_s']:.1f} s).")
+          f"in {ranking.timings['wall_s']:.1f} s (grafting {ranking.timings['graft_s']:.1f} s, predicting "
+          f"{ranking.timings['predict_s']:.1f} s, summed over processes).")
     print("uncertainty: spread of the ensemble's members; expected error: the model's measured MAE for rows "
           "of that domain (training group: random test split; new group: held-out groups; new scaffold: HDEV).")
     best = t[t["rank"] == 1]

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
-from core.model.inference import ModelFolder
+from core.model.inference import ModelError, ModelFolder
 
 ENSEMBLE_FILE = "ensemble.json"
 #: The config key that seeds a member's network weights (the data split's seed is shared by every member).
@@ -63,9 +63,22 @@ class EnsembleModel(ModelFolder):
     def check_domain(self, atoms: Atoms) -> None:
         self.members[0].check_domain(atoms)
 
+    def member_predictions(self, frames: Sequence[Atoms], batch_size: int | None = None) -> np.ndarray:
+        """Every member's prediction (kcal/mol), shape (members, frames).  Each batch's neighbour lists are
+        built once and evaluated by every member (members share type names and cutoff)."""
+        first = self.members[0]
+        batch_size = batch_size or first.default_batch_size()
+        out = np.empty((len(self.members), len(frames)))
+        for start in range(0, len(frames), batch_size):
+            chunk = frames[start:start + batch_size]
+            batch = first.batch(chunk)
+            for k, member in enumerate(self.members):
+                out[k, start:start + len(chunk)] = member.evaluate(batch)
+        return out
+
     def predict_spread(self, frames: Sequence[Atoms], batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Mean and spread (sample standard deviation over members) of the members' predictions (kcal/mol)."""
-        each = np.vstack([m.predict(frames, batch_size) for m in self.members])
+        each = self.member_predictions(frames, batch_size)
         return each.mean(axis=0), each.std(axis=0, ddof=1) if len(self.members) > 1 else np.zeros(len(frames))
 
     def predict(self, frames: Sequence[Atoms], batch_size: int | None = None) -> np.ndarray:
@@ -79,4 +92,7 @@ def load_ensemble(directory: Path, force_cpu: bool = False) -> EnsembleModel:
 
     spec = json.loads((directory / ENSEMBLE_FILE).read_text())
     members = [load_model(directory / m, explicit=True, force_cpu=force_cpu) for m in spec["members"]]
+    inputs = {(tuple(m.meta["type_names"]), float(m.meta["r_max"])) for m in members}
+    if len(inputs) > 1:  # they evaluate the same neighbour lists
+        raise ModelError(f"The members of ensemble {directory.name} differ in elements or cutoff: {sorted(inputs)}")
     return EnsembleModel(directory, json.loads((directory / "model.json").read_text()), members)

@@ -154,26 +154,38 @@ class BindingModel(ModelFolder):
         data = ChemicalSpeciesToAtomTypeMapper(model_type_names=self.meta["type_names"])(data)
         return compute_neighborlist_(data, r_max=self.meta["r_max"])
 
-    def predict(self, frames: Sequence[Atoms], batch_size: int | None = None) -> np.ndarray:
-        """The model's label for each frame (kcal/mol), evaluated in batches.
+    def default_batch_size(self) -> int:
+        """CPU 1: on a 2-core CPU single structures are as fast as batches of 8 and faster than 32
+        (``benchmarks/bench_inference.py``); CUDA 64."""
+        return 64 if self.device == "cuda" else 1
 
-        CPU default batch size is 1: on a 2-core CPU single structures are as fast as batches of 8 and
-        faster than 32 (``benchmarks/bench_inference.py``); on CUDA batches of 64.
-        """
+    def batch(self, frames: Sequence[Atoms]) -> dict:
+        """``frames`` as one batched graph (neighbour lists at the model's cutoff) on the model's device.
+        Models that share type names and cutoff (an ensemble's members) can evaluate the same batch."""
         import torch
         from nequip.data import AtomicDataDict
 
-        if batch_size is None:
-            batch_size = 64 if self.device == "cuda" else 1
-        out = np.empty(len(frames))
-        with self._lock, torch.inference_mode():
-            for start in range(0, len(frames), batch_size):
-                chunk = [self._to_data(a) for a in frames[start:start + batch_size]]
-                batch = AtomicDataDict.to_(AtomicDataDict.batched_from_list(chunk), torch.device(self.device))
-                energy = self.module(batch)[AtomicDataDict.TOTAL_ENERGY_KEY]
-                out[start:start + len(chunk)] = energy.detach().cpu().numpy().reshape(-1)
-        return out
+        return AtomicDataDict.to_(AtomicDataDict.batched_from_list([self._to_data(a) for a in frames]),
+                                  torch.device(self.device))
 
+    def evaluate(self, batch: dict) -> np.ndarray:
+        """The model's label (kcal/mol) for each structure of a :meth:`batch`; the batch is left as it was."""
+        import torch
+        from nequip.data import AtomicDataDict
+
+        with self._lock, torch.inference_mode():
+            energy = self.module(dict(batch))[AtomicDataDict.TOTAL_ENERGY_KEY]
+        return energy.detach().cpu().numpy().reshape(-1)
+
+    def predict(self, frames: Sequence[Atoms], batch_size: int | None = None) -> np.ndarray:
+        """The model's label for each frame (kcal/mol), evaluated in batches of ``batch_size``
+        (:meth:`default_batch_size` by default)."""
+        batch_size = batch_size or self.default_batch_size()
+        out = np.empty(len(frames))
+        for start in range(0, len(frames), batch_size):
+            chunk = frames[start:start + batch_size]
+            out[start:start + len(chunk)] = self.evaluate(self.batch(chunk))
+        return out
 
 def read_metrics(directory: str | Path) -> dict | None:
     """The ``metrics.json`` that ``reescreen evaluate`` wrote next to a model, or None."""
