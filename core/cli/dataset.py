@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from core.chemistry.complexes import COORDINATION_TYPES
@@ -11,6 +12,9 @@ from core.chemistry.constants import ENERGY_UNITS, REE_METALS
 from core.chemistry.ligands import SCAFFOLDS, SUBSTITUENTS, TRAINING_SCAFFOLDS
 from core.cli.common import add_db, csv_list
 from core.pipeline.settings import PRESETS, get_settings
+
+#: How often a build with --parts exports what it computed since the last part (seconds).
+PART_EVERY_S = 1800
 
 
 def add_parser(sub) -> None:
@@ -33,6 +37,10 @@ def add_parser(sub) -> None:
                    help="a group-grid config (configs/group-grid.yaml): library groups on scaffolds and ring positions "
                         "with a group hold-out; replaces --substituents/--scaffolds/--types/--metals/--settings")
     b.add_argument("--write-only", action="store_true", help="only write shards from what the store holds")
+    b.add_argument("--parts", metavar="DIR",
+                   help="a folder of store parts (append-only, e.g. kept in git): rows the store lacks are imported "
+                        "first, and the rows no part holds yet are exported as a new part every "
+                        f"{PART_EVERY_S // 60} min and at the end, so a build can continue on another machine")
     b.add_argument("--settings", default="fast", choices=list(PRESETS), help="search/optimisation preset")
     b.add_argument("--scheduler", help="Dask scheduler address (default: embedded cluster)")
     b.add_argument("--workers", type=int, help="worker processes of the embedded cluster")
@@ -71,6 +79,22 @@ def run(args: argparse.Namespace) -> int:
         settings = get_settings(args.settings)
     store = Store(args.db)
     info: dict = {}
+    if args.parts:
+        from core.storage.parts import import_parts
+
+        print(f"{import_parts(store, args.parts)} rows imported from the parts in {args.parts}", file=sys.stderr)
+    last_part = [time.monotonic()]
+
+    def export_new_rows(force: bool = False) -> None:
+        if not args.parts or not (force or time.monotonic() - last_part[0] > PART_EVERY_S):
+            return
+        from core.storage.parts import export_part
+
+        path, n = export_part(store, args.parts)
+        last_part[0] = time.monotonic()
+        if path is not None:
+            print(f"{n} new rows exported to {path}", file=sys.stderr)
+
     if not args.write_only:
         store.check_writable()
         from core.pipeline.cluster import close_client, make_client
@@ -82,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
             bar = tqdm(total=len(grid), unit="ligand", file=sys.stderr)
 
         def report(p):
+            export_new_rows()
             if bar is not None:
                 bar.n = p.done
                 eta = "" if p.eta_s is None else f"{p.eta_s / 60:.0f} min"
@@ -92,13 +117,16 @@ def run(args: argparse.Namespace) -> int:
             info = build_dataset(store, client, settings, grid, metals, report, args.concurrent_ligands)
         except BaseException:  # Ctrl-C or SIGTERM included: what is stored stays, the rerun resumes
             close_client(client, interrupted=True)
+            export_new_rows(force=True)
             raise
         close_client(client)
+        export_new_rows(force=True)
         if bar is not None:
             bar.close()
     else:  # a rewrite keeps the record of the build that computed the results
         old = Path(args.out) / "provenance.json"
         info = json.loads(old.read_text()).get("build", {}) if old.is_file() else {}
+        export_new_rows(force=True)
     if grid_info:
         info["grid"] = grid_info
     prov = write_dataset(store, settings, grid, args.out, metals, info)
