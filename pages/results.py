@@ -7,7 +7,7 @@ from app.refine import both_levels, refine_form, refine_jobs
 from app.state import results_table, show_figure
 from core.chemistry.complexes import COORDINATION_TYPES
 from core.chemistry.constants import DEFAULT_PAIR, ENERGY_UNITS, LANTHANIDES, SERIES_ORDER, Y_NOTE, metal_label
-from core.model.inference import NEW_SCAFFOLD, model_domain_text, models_dir
+from core.model.inference import NEW_GROUP, NEW_SCAFFOLD, model_domain_text, models_dir
 from core.storage.records import OK
 from core.levels import DEFAULT_LEVEL, LEVELS
 from core.storage.results import LEVEL, MODEL_COLUMN, MODEL_DOMAIN, RANK, RANKED_OF, ROW_ID, levels_in, rank_ligands
@@ -71,8 +71,11 @@ if view["model"].astype(bool).any():
     for name in sorted({m.split("@")[0] for m in view["model"] if m}):
         st.caption(f"`{MODEL_DOMAIN}` for {name}: " + model_domain_text(models_dir() / name))
     if (view[MODEL_DOMAIN] == NEW_SCAFFOLD).any():
-        st.warning("Some ligands are not C3 variants of a scaffold the model was trained on (`new scaffold`): "
+        st.warning("Some ligands are not one group on a scaffold the model was trained on (`new scaffold`): "
                    "their model predictions are extrapolations.")
+    if (view[MODEL_DOMAIN] == NEW_GROUP).any():
+        st.warning("Some ligands carry a group the model was never trained on (`new group`): expect the error "
+                   "measured on held-out groups, not the test split's (see the caption above).")
 
 if figures.passed(view).empty:
     st.stop()

@@ -243,10 +243,10 @@ def test_model_page_shows_card_metrics_device_and_predicts_stored_results(tiny_m
     # the results page now shows the prediction, its domain and the measured error of that domain
     results = _page("results").run()
     table = results.dataframe[0].value
-    assert table["E_bind model (kcal/mol)"].notna().all() and set(table["model domain"]) == {"training scaffold"}
+    assert table["E_bind model (kcal/mol)"].notna().all() and set(table["model domain"]) == {"training group"}
     mae = json.loads((models / "tiny" / "metrics.json").read_text())["test"]["mae"]
-    assert any(f"training scaffold {mae:.1f} kcal/mol" in c.value for c in results.caption)
-    assert not results.warning  # HOPO-methyl is a C3 variant of the tiny model's training scaffold
+    assert any(f"training group {mae:.1f} kcal/mol" in c.value for c in results.caption)
+    assert not results.warning  # HOPO-methyl: the tiny model's training group on its training scaffold
 
 
 @pytest.mark.parametrize("data,shown", [

@@ -62,15 +62,20 @@ def test_a_scaffold_hold_out_takes_every_complex_of_that_scaffold():
 
 
 def test_ranking_metrics_count_how_many_of_the_best_ten_the_model_finds():
-    groups = [f"*{'C' * k}" for k in range(1, 13)] + ["*F", "*Cl", "*O"]  # 15 ligands per metal and type
+    groups = [f"*{head}{'C' * k}" for head in ("", "O", "N") for k in range(1, 19)] + ["*F"]  # 55 ligands per cell
     frames = [_frame("HOPO", g, m) for m in ("La", "Nd") for g in groups]
     ref = np.array([-float(i) for _ in range(2) for i in range(len(groups))])
     perfect = ranking_metrics(frames, ref, ref + 3.0)  # an offset keeps every ranking
     assert perfect["spearman_median"] == pytest.approx(1.0) and perfect["top10_recall_median"] == 1.0
     reversed_ = ranking_metrics(frames, ref, -ref)
-    assert reversed_["spearman_median"] == pytest.approx(-1.0)
-    # the reverse ranking's top 10 are the reference's worst 10 of 15: only 5 overlap
-    assert reversed_["top10_recall_median"] == pytest.approx(0.5)
+    assert reversed_["spearman_median"] == pytest.approx(-1.0) and reversed_["top10_recall_median"] == 0.0
+    shifted = ref.copy()
+    shifted[[54, 109]] = 100.0  # each cell's best ligand predicted worst: 9 of the best 10 found
+    assert ranking_metrics(frames, ref, shifted)["top10_recall_median"] == pytest.approx(0.9)
+    # among 15 ligands any ranking finds most of the best 10: recall is not reported for so few
+    few = [f for f in frames if f.info["group"] in groups[-15:]]
+    small = ranking_metrics(few, ref[[i for i, f in enumerate(frames) if f in few]], -ref[[i for i, f in enumerate(frames) if f in few]])
+    assert small["n_cells"] == 2 and "top10_recall_median" not in small and "50 or more" in small["top10_recall_note"]
     assert ranking_metrics(frames[:5], ref[:5], ref[:5])["n_cells"] == 0
 
 

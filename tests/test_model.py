@@ -14,8 +14,10 @@ import pytest
 from omegaconf import OmegaConf
 
 from conftest import shipped_frames, tiny_frames, train_tiny
-from core.chemistry.ligands import TRAINING_SCAFFOLDS, library_ligand
-from core.model.inference import MODELS_DIR, NEW_SCAFFOLD, TRAINING_SCAFFOLD, ModelError, domain_mae, load_model, resolve_model_dir
+from core.chemistry.groups import attach_group
+from core.chemistry.ligands import TRAINING_SCAFFOLDS, library_ligand, make_ligand
+from core.model.inference import (MODELS_DIR, NEW_GROUP, NEW_SCAFFOLD, TRAINING_GROUP, ModelError, domain_mae, load_model,
+                                  model_domain_text, resolve_model_dir)
 from core.model.training import LabelSpec, prepare_run, split_frames
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,19 +127,27 @@ def test_screening_results_carry_model_predictions_once(tiny_model, small_store_
     frames = frames_for_rows(store, ok["row_id"])
     assert np.allclose(ok[MODEL_COLUMN].to_numpy(float), model.predict(frames), atol=1e-3)
     assert add_model_predictions(store, model) == 0  # nothing predicted twice
-    # the tiny model saw HOPO (HDEV is held out): HOPO-methyl is on a training scaffold
-    assert model.training_scaffolds() == ["HOPO"] and (ok["model domain"] == TRAINING_SCAFFOLD).all()
+    # the tiny model saw HOPO-methyl (HDEV is held out): the small store's HOPO-methyl is a training group
+    assert model.training_scaffolds() == ["HOPO"] and (ok["model domain"] == TRAINING_GROUP).all()
 
 
-def test_ligand_on_a_scaffold_the_model_never_saw_is_flagged_with_its_measured_error(tiny_model):
+def test_a_new_group_or_scaffold_is_flagged_and_quoted_with_the_error_measured_for_it_not_the_test_splits(tiny_model):
     tmp, _ = tiny_model
     model = load_model(tmp / "run" / "model", explicit=True)
-    assert model.scaffold_domain(library_ligand("HDEV", "methyl").smiles) == NEW_SCAFFOLD
-    assert model.scaffold_domain(library_ligand("CAM", "methyl").smiles) == NEW_SCAFFOLD
-    assert model.scaffold_domain(library_ligand("HOPO", "phenyl").smiles) == TRAINING_SCAFFOLD
+    assert model.training_groups() == ["*C"]  # the tiny model saw HOPO-methyl only
+    assert model.domain(library_ligand("HOPO", "methyl").smiles) == TRAINING_GROUP
+    assert model.domain(library_ligand("HOPO", "phenyl").smiles) == NEW_GROUP
+    assert model.domain(make_ligand(attach_group("HOPO", "*C", "C4")).smiles) == TRAINING_GROUP  # seen, at C3
+    assert model.domain(library_ligand("HDEV", "methyl").smiles) == NEW_SCAFFOLD
+    assert model.domain(library_ligand("CAM", "methyl").smiles) == NEW_SCAFFOLD
+    assert model.domain("CC(=O)[O-]") == NEW_SCAFFOLD  # no library scaffold at all
     metrics = model.metrics()
-    assert domain_mae(model.directory) == {TRAINING_SCAFFOLD: metrics["test"]["mae"],
-                                           NEW_SCAFFOLD: metrics["hdev"]["mae"]}
+    # no group was held out from the tiny model: a new group's error is not measured, and not borrowed
+    assert domain_mae(model.directory) == {TRAINING_GROUP: metrics["test"]["mae"], NEW_SCAFFOLD: metrics["hdev"]["mae"]}
+    assert np.isnan(model.expected_error(NEW_GROUP))
+    text = model_domain_text(model.directory)
+    assert f"{TRAINING_GROUP} {metrics['test']['mae']:.1f} kcal/mol (random test split" in text
+    assert f"{NEW_GROUP} not measured" in text and f"{NEW_SCAFFOLD} {metrics['hdev']['mae']:.1f} kcal/mol" in text
 
 
 def test_strategy_1_learns_absolute_energies_and_scores_binding_energies(tmp_path):

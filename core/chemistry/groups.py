@@ -19,7 +19,7 @@ from ase import Atoms
 from rdkit import Chem, RDLogger
 from rdkit.Chem import AllChem, Descriptors, Lipinski, rdMolDescriptors
 
-from core.chemistry.grafting import reference_ligand, ring_position_names
+from core.chemistry.grafting import group_atoms, plan_graft, reference_ligand, ring_position_names
 from core.chemistry.ligands import SCAFFOLDS, SUBSTITUENTS, LigandError, Ligand, make_ligand
 from core.chemistry.qc import inchikey_from_atoms, inchikey_from_smiles
 from core.chemistry.uploads import UploadError, clean_name, table_rows
@@ -118,6 +118,37 @@ def attach_group(scaffold: str, group_smiles: str, position: str = "C3") -> str:
     next(a for a in piece.GetAtoms() if a.GetAtomicNum() == 0).SetAtomMapNum(1)
     joined = Chem.molzip(core.GetMol(), piece)
     return Chem.MolToSmiles(Chem.RemoveHs(joined))
+
+
+@dataclass(frozen=True)
+class PlacedGroup:
+    """A ligand read as one group on a library scaffold: the scaffold, the ring carbon and the group's canonical
+    SMILES (``*`` = that ring carbon; :data:`HYDROGEN` for the scaffold's own reference ligand)."""
+
+    scaffold: str
+    position: str
+    group: str
+
+
+def ligand_group(smiles: str) -> PlacedGroup | None:
+    """``smiles`` as one group on a library scaffold, or None when it is not one (no library scaffold, or
+    groups on more than one ring carbon)."""
+    plan = plan_graft(smiles)
+    if plan is None or len(plan.attachments) > 1:
+        return None
+    if not plan.attachments:
+        return PlacedGroup(plan.scaffold, "C3", HYDROGEN)
+    _, ring, first = plan.attachments[0]
+    mol = Chem.RWMol(plan.ligand)
+    members = sorted(group_atoms(mol, ring, first))
+    star = mol.GetAtomWithIdx(ring)
+    star.SetAtomicNum(0)
+    star.SetIsAromatic(False)
+    star.SetFormalCharge(0)
+    star.SetNoImplicit(True)
+    star.SetNumExplicitHs(0)
+    text = Chem.MolFragmentToSmiles(mol, atomsToUse=[ring] + members, isomericSmiles=True)
+    return PlacedGroup(plan.scaffold, plan.positions[0], canonical_group(text))
 
 
 def check_group_on_scaffold(group: Group, scaffold: str, position: str = "C3", seed: int = 7) -> Ligand:

@@ -6,7 +6,7 @@ import argparse
 import pandas as pd
 
 from core.chemistry.constants import ENERGY_UNITS, Y_NOTE
-from core.model.inference import NEW_SCAFFOLD
+from core.model.inference import NEW_GROUP, NEW_SCAFFOLD
 from core.storage.results import E_BIND, E_EXCHANGE, MODEL_COLUMN, MODEL_DOMAIN, RANK, RANKED_OF, levels_in
 
 TABLE_COLUMNS = ["rank", "ligand", "metal", "type", E_BIND, E_EXCHANGE, "qc", "converged", "route", "reason"]
@@ -50,10 +50,11 @@ def format_table(df: pd.DataFrame) -> str:
     if has_model:
         models = ", ".join(sorted(set(df["model"].dropna()) - {""}))
         head += f"\n{MODEL_COLUMN}: predicted by {models} (see its model card for its label level of theory)."
-        if MODEL_DOMAIN in df and (df[MODEL_DOMAIN] == NEW_SCAFFOLD).any():
+        outside = [d for d in (NEW_GROUP, NEW_SCAFFOLD) if MODEL_DOMAIN in df and (df[MODEL_DOMAIN] == d).any()]
+        if outside:
             from core.model.inference import model_domain_text, models_dir
 
-            head += "\nWarning: some ligands are on a new scaffold. " + " ".join(
+            head += f"\nWarning: some ligands are a {' or a '.join(outside)} for the model. " + " ".join(
                 model_domain_text(models_dir() / name.split("@")[0]) for name in sorted(set(df["model"]) - {""}))
     parts = [head]
     for ctype, block in view.groupby(df["type"], sort=False):

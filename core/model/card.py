@@ -153,9 +153,11 @@ def _ranking_lines(metrics: dict) -> list[str]:
         m = metrics.get(split_name) or {}
         rank, unc = m.get("ranking") or {}, m.get("uncertainty")
         if rank.get("n_cells"):
+            recall = (f"median top-10 recall {rank['top10_recall_median']:.0%} (over the "
+                      f"{rank['top10_recall_cells']} cells with 50 or more ligands)" if "top10_recall_median" in rank
+                      else "top-10 recall not measured (no cell holds 50 ligands)")
             lines.append(f"- {title}: ligand ranking per metal and type (over {rank['n_cells']} metal × type cells), "
-                         f"median Spearman {rank['spearman_median']:.2f}, median top-10 recall "
-                         f"{rank['top10_recall_median']:.0%}.")
+                         f"median Spearman {rank['spearman_median']:.2f}, {recall}.")
         if unc and unc.get("n"):
             flagged = "no error above 5 kcal/mol" if unc.get("large_flagged") is None else \
                 f"{unc['large_flagged']:.0%} of the {unc['n_large']} errors above 5 kcal/mol flagged (2σ ≥ 5)"

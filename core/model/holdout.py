@@ -90,32 +90,39 @@ def scaffold_holdout(frames: Sequence[Atoms], scaffold: str) -> tuple[list[Atoms
 
 
 def ranking_metrics(frames: Sequence[Atoms], reference: Sequence[float], predicted: Sequence[float],
-                    top_k: int = 10) -> dict:
+                    top_k: int = 10, recall_from: int = 50) -> dict:
     """How well the predictions rank ligands for each metal and coordination type.
 
-    Per (metal, type) with at least ``top_k`` + 1 ligands: the Spearman correlation of the ligand ranking
-    and the top-k recall (how many of the reference's best ``top_k`` — most negative energy — are among the
-    prediction's best ``top_k``, as a fraction).  Returns the per-(metal, type) values and their medians.
+    Per (metal, type) with more than ``top_k`` ligands: the Spearman correlation of the ligand ranking; with
+    at least ``recall_from`` ligands also the top-k recall (how many of the reference's best ``top_k`` — most
+    negative energy — are among the prediction's best ``top_k``, as a fraction: among a dozen ligands any
+    ranking finds most of the best ten, so smaller cells say nothing).  Returns the per-(metal, type) values
+    and their medians.
     """
     ref, pred = np.asarray(reference, float), np.asarray(predicted, float)
     cells: dict[tuple[str, str], list[int]] = defaultdict(list)
     for i, a in enumerate(frames):
         cells[(metal_of(a), str(a.info.get("type")))].append(i)
     per_cell = {}
+    recall = f"top{top_k}_recall"
     for (metal, ctype), idx in sorted(cells.items()):
         if len(idx) <= top_k:
             continue
         r, p = ref[idx], pred[idx]
-        best_ref = set(np.argsort(r)[:top_k])
-        best_pred = set(np.argsort(p)[:top_k])
-        per_cell[f"{metal} {ctype}"] = {"n_ligands": len(idx), "spearman": float(spearmanr(r, p).statistic),
-                                        f"top{top_k}_recall": len(best_ref & best_pred) / top_k}
+        per_cell[f"{metal} {ctype}"] = {"n_ligands": len(idx), "spearman": float(spearmanr(r, p).statistic)}
+        if len(idx) >= recall_from:
+            best_ref, best_pred = set(np.argsort(r)[:top_k]), set(np.argsort(p)[:top_k])
+            per_cell[f"{metal} {ctype}"][recall] = len(best_ref & best_pred) / top_k
     if not per_cell:
         return {"n_cells": 0, "note": f"no metal and type with more than {top_k} ligands"}
-    return {"n_cells": len(per_cell),
-            "spearman_median": float(np.median([c["spearman"] for c in per_cell.values()])),
-            f"top{top_k}_recall_median": float(np.median([c[f"top{top_k}_recall"] for c in per_cell.values()])),
-            "per_metal_type": per_cell}
+    out = {"n_cells": len(per_cell),
+           "spearman_median": float(np.median([c["spearman"] for c in per_cell.values()]))}
+    recalls = [c[recall] for c in per_cell.values() if recall in c]
+    if recalls:
+        out.update({f"{recall}_median": float(np.median(recalls)), f"{recall}_cells": len(recalls)})
+    else:
+        out[f"{recall}_note"] = f"no metal and type with {recall_from} or more ligands"
+    return out | {"per_metal_type": per_cell}
 
 
 def uncertainty_calibration(reference: Sequence[float], predicted: Sequence[float], sigma: Sequence[float],

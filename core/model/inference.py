@@ -28,9 +28,15 @@ MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 #: The shipped model is the one trained on the screening level's labels.
 BUNDLED_MODEL_NAME = f"reescreen-allegro-{DEFAULT_LEVEL.slug}"
 PACKAGE_FILE = "model.nequip.zip"
-#: A ligand's place relative to the model's training data (the ``model domain`` column of results).
-TRAINING_SCAFFOLD = "training scaffold"
+#: A ligand's place relative to the model's training data (the ``model domain`` column of results and rankings):
+#: its group on its scaffold seen in training; a training scaffold with a group never trained on; anything else.
+TRAINING_GROUP = "training group"
+NEW_GROUP = "new group"
 NEW_SCAFFOLD = "new scaffold"
+DOMAINS = (TRAINING_GROUP, NEW_GROUP, NEW_SCAFFOLD)
+#: The evaluation splits (``metrics.json`` keys, first found) that measure a domain's error: the random test split
+#: (interpolation: the ligand's other complexes were trained on), the group hold-out, HDEV alone.
+DOMAIN_SPLITS = {TRAINING_GROUP: ("test",), NEW_GROUP: ("group-holdout",), NEW_SCAFFOLD: ("hdev-only", "hdev")}
 
 
 class ModelError(ValueError):
@@ -117,15 +123,34 @@ class ModelFolder:
         metrics = self.metrics() or {}
         return metrics.get("training_scaffolds")
 
-    def scaffold_domain(self, ligand_smiles: str) -> str:
-        """``training scaffold`` when the ligand is a C3 variant of a scaffold the model was trained on,
-        ``new scaffold`` when it is not (expect errors like the HDEV set's), ``""`` when unknown."""
-        from core.chemistry.ligands import scaffold_of
+    def training_groups(self) -> list[str]:
+        """Canonical SMILES of the groups in the training split, as recorded by ``reescreen evaluate`` (empty
+        when not recorded: then no group counts as trained on)."""
+        return list((self.metrics() or {}).get("training_groups") or [])
 
-        trained = self.training_scaffolds()
-        if trained is None:
+    def group_domain(self, scaffold: str, group: str) -> str:
+        """The :data:`DOMAINS` entry of ``group`` (canonical SMILES) on ``scaffold``; ``""`` when the model's
+        training scaffolds are not recorded."""
+        scaffolds = self.training_scaffolds()
+        if scaffolds is None:
             return ""
-        return TRAINING_SCAFFOLD if scaffold_of(ligand_smiles) in trained else NEW_SCAFFOLD
+        if scaffold not in scaffolds:
+            return NEW_SCAFFOLD
+        return TRAINING_GROUP if group in set(self.training_groups()) else NEW_GROUP
+
+    def domain(self, ligand_smiles: str) -> str:
+        """The :data:`DOMAINS` entry of a ligand: read as one group on a library scaffold
+        (:func:`core.chemistry.groups.ligand_group`), else a new scaffold; ``""`` when unknown."""
+        from core.chemistry.groups import ligand_group
+
+        placed = ligand_group(ligand_smiles)
+        if placed is None:
+            return NEW_SCAFFOLD if self.training_scaffolds() is not None else ""
+        return self.group_domain(placed.scaffold, placed.group)
+
+    def expected_error(self, domain: str) -> float:
+        """The E_bind MAE (kcal/mol) the model's evaluation measured for ``domain``; NaN when not measured."""
+        return domain_mae(self.directory).get(domain, float("nan"))
 
 
 @dataclass
@@ -193,17 +218,22 @@ def read_metrics(directory: str | Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def domain_split(metrics: dict | None, domain: str) -> str | None:
+    """The ``metrics.json`` split that measures ``domain``'s error (:data:`DOMAIN_SPLITS`), or None."""
+    metrics = metrics or {}
+    return next((s for s in DOMAIN_SPLITS.get(domain, ()) if isinstance(metrics.get(s), dict)), None)
+
+
 def _per_domain(directory: str | Path, keys: tuple[str, ...]) -> dict[str, float]:
-    """A number from the model's ``metrics.json`` per model domain: the test split for ligands on training
-    scaffolds, the out-of-sample HDEV set for ligands on new scaffolds."""
+    """A number from the model's ``metrics.json`` per model domain, from the split that measures it."""
     metrics = read_metrics(directory) or {}
     found = {}
-    for label, split in ((TRAINING_SCAFFOLD, "test"), (NEW_SCAFFOLD, "hdev")):
-        value = metrics.get(split)
+    for domain in DOMAINS:
+        value = metrics.get(domain_split(metrics, domain))
         for key in keys:
             value = value.get(key) if isinstance(value, dict) else None
         if isinstance(value, (int, float)):
-            found[label] = float(value)
+            found[domain] = float(value)
     return found
 
 
@@ -228,22 +258,27 @@ def new_scaffold_error_is_mostly_offset(metrics: dict | None) -> bool:
 
 def model_domain_text(directory: str | Path) -> str:
     """What the ``model domain`` column means for the model in ``directory``, with its measured errors: the one
-    text the Results page, the command line and the model card show."""
+    text the Results page, the command line, rankings and the model card show."""
     metrics = read_metrics(directory)
     mae, neighbours = domain_mae(directory), domain_neighbour_mae(directory)
     check = f"check them with a {DEFAULT_LEVEL.short_name} screen"
+    text = (f"`{TRAINING_GROUP}`: the ligand is one group on a library scaffold, both seen in training (the group "
+            f"on any scaffold); `{NEW_GROUP}`: a training scaffold carrying a group never trained on; "
+            f"`{NEW_SCAFFOLD}`: anything else, whose predictions are extrapolations.")
     if not mae:
-        return (f"`{NEW_SCAFFOLD}` marks ligands that are not ring variants of a scaffold the model was trained on: "
-                f"its predictions for them are extrapolations; {check}.")
-    text = (f"`{TRAINING_SCAFFOLD}`: the ligand is a C3 variant of a scaffold in the training split; `{NEW_SCAFFOLD}`: "
-            "it is not, and its predictions are extrapolations. Measured E_bind MAE against the labels: "
-            + "; ".join(f"{domain} {value:.1f} kcal/mol" for domain, value in mae.items())
-            + " (test split; out-of-sample HDEV scaffold)")
+        return text + f" This model's errors were not measured; {check}."
+    sources = {TRAINING_GROUP: "random test split over complexes: interpolation, the ligand's other complexes "
+                               "were trained on", NEW_GROUP: "groups held out whole", NEW_SCAFFOLD: "HDEV scaffold"}
+    text += " Measured E_bind MAE against the labels: " + "; ".join(
+        f"{domain} {mae[domain]:.1f} kcal/mol ({sources[domain]})" if domain in mae else
+        f"{domain} not measured (no group hold-out in this model's evaluation: expect larger errors than the test "
+        f"split's, {check})" for domain in DOMAINS if domain in mae or domain == NEW_GROUP)
     if neighbours:
         text += ("; differences between neighbouring lanthanides for one ligand: "
                  + "; ".join(f"{domain} {value:.1f} kcal/mol" for domain, value in neighbours.items()))
-    if new_scaffold_error_is_mostly_offset(metrics):
-        hdev = metrics["hdev"]
+    split = domain_split(metrics, NEW_SCAFFOLD)
+    if split and new_scaffold_error_is_mostly_offset({"hdev": metrics[split]}):
+        hdev = metrics[split]
         pattern = hdev["metal_series"]["within_ligand"]
         return text + (f". On a new scaffold the error is mostly an offset per ligand (HDEV E_bind MAE {hdev['mae']:.1f}, "
                        f"{pattern['mae']:.1f} once each ligand's mean over metals is removed): its ranking of metals "

@@ -32,7 +32,7 @@ def add_model_predictions(store: Store, model: BindingModel, ligands: Iterable[s
     """Predict E_bind for every QC-passed complex (of ``ligands``) not yet predicted by this model.
 
     Complexes with elements the model does not know get no prediction and a note in ``model_note``;
-    predicted ones get ``model_domain`` (is the ligand on a scaffold the model was trained on?).
+    predicted ones get ``model_domain`` (training group, new group or new scaffold: which measured error applies).
     Returns the number of rows predicted.
     """
     ident = model_id(str(model.directory))
@@ -51,7 +51,7 @@ def add_model_predictions(store: Store, model: BindingModel, ligands: Iterable[s
     if usable:
         energies = predicted_binding_energies(model, usable)
         updates.update({a.info["row_id"]: {"model_e_bind_kcal": float(e), "model_name": ident,
-                                           "model_domain": model.scaffold_domain(a.info["ligand"])}
+                                           "model_domain": model.domain(a.info["ligand"])}
                         for a, e in zip(usable, energies)})
     store.annotate(updates)
     return len(usable)

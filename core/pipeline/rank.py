@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from core.chemistry.grafting import GraftError, plan_graft
-from core.chemistry.groups import Group, GroupError, attach_group
+from core.chemistry.groups import Group, GroupError, attach_group, canonical_group
 from core.chemistry.ligands import LigandError, make_ligand
 from core.model.inference import ModelError
 from core.pipeline.scaffold_templates import aqua_binding_energy, grafted_series
@@ -27,8 +27,6 @@ from core.pipeline.settings import FAST, ScreeningSettings
 #: Columns of a ranking table (and its CSV), in order; ``selectivity`` columns are added with a metal pair.
 COLUMNS = ["rank", "name", "smiles", "scaffold", "position", "metal", "type", "E_bind model (kcal/mol)",
            "E_exchange model (kcal/mol)", "uncertainty (kcal/mol)", "domain", "expected error (kcal/mol)"]
-#: Where the model's own evaluation measured the error for each domain (metrics.json keys).
-DOMAIN_SPLITS = {"training group": "test", "new group": "group-holdout", "new scaffold": "hdev-only"}
 
 
 class RankError(ValueError):
@@ -51,19 +49,6 @@ def aqua_reference(metal: str, settings: ScreeningSettings = FAST) -> float:
     if found is None:
         raise RankError(f"No shipped template of {metal} carries the aqua ion's energy.")
     return found
-
-
-def _domain(model, scaffold: str, group: str) -> str:
-    metrics = model.metrics() or {}
-    scaffolds = set(metrics.get("training_scaffolds") or [])
-    if scaffold not in scaffolds:
-        return "new scaffold"
-    return "training group" if group in set(metrics.get("training_groups") or []) else "new group"
-
-
-def _expected_error(model, domain: str) -> float:
-    metrics = (model.metrics() or {}).get(DOMAIN_SPLITS[domain]) or {}
-    return float(metrics["mae"]) if "mae" in metrics else float("nan")
 
 
 @dataclass
@@ -95,7 +80,7 @@ def _graft_and_predict(model, groups: Sequence[Group], scaffold: str, metals: Se
         if plan is None:
             refused.append(f"{group.name}: the ligand cannot be grafted onto {scaffold}")
             continue
-        domain = _domain(model, scaffold, group.smiles)
+        domain = model.group_domain(scaffold, canonical_group(group.smiles))
         for (metal, ctype), built in grafted_series(plan, ligand, metals, types, settings).items():
             if isinstance(built, GraftError):
                 refused.append(f"{group.name} {metal} {ctype}: not graftable ({built}); screen it instead")
@@ -156,7 +141,8 @@ def rank_groups(model, groups: Sequence[Group], scaffold: str, metals: Sequence[
     exchange = members - np.array([aqua[m] for m in table["metal"]])[None, :]
     table["E_exchange model (kcal/mol)"] = exchange.mean(axis=0)
     table["uncertainty (kcal/mol)"] = exchange.std(axis=0, ddof=1) if len(members) > 1 else np.nan
-    table["expected error (kcal/mol)"] = [_expected_error(model, d) for d in table["domain"]]
+    errors = {d: model.expected_error(d) for d in set(table["domain"])}
+    table["expected error (kcal/mol)"] = [errors[d] for d in table["domain"]]
     if pair:
         table = _with_selectivity(table, exchange, pair)
     else:
