@@ -1,6 +1,7 @@
 """The one extended-XYZ reader: dataset shards, training data and structures from elsewhere."""
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 EXTENSIONS = (".extxyz.gz", ".extxyz", ".xyz", ".xyz.gz")
@@ -9,8 +10,6 @@ EXTENSIONS = (".extxyz.gz", ".extxyz", ".xyz", ".xyz.gz")
 def read_frames(path: str | Path, split: str | None = None) -> list:
     """Every frame of an extxyz file (``.extxyz``, ``.xyz``, optionally gzipped) or of a folder of them,
     optionally only those whose ``split`` is ``split``.  :class:`FileNotFoundError` if there are none."""
-    import ase.io
-
     path = Path(path)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.name.endswith(EXTENSIONS))
@@ -20,5 +19,30 @@ def read_frames(path: str | Path, split: str | None = None) -> list:
         files = []
     if not files:
         raise FileNotFoundError(f"No extxyz files in {path}.")
-    frames = [a for f in files for a in ase.io.read(str(f), index=":", format="extxyz")]
-    return [a for a in frames if split is None or a.info.get("split") == split]
+    frames = [a for f in files for a in _read_file(str(f.resolve()), *_stamp(f))]
+    return [_copy(a) for a in frames if split is None or a.info.get("split") == split]
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_mtime_ns, st.st_size
+
+
+@lru_cache(maxsize=16)
+def _read_file(path: str, mtime_ns: int, size: int) -> tuple:
+    """One file's frames, parsed once per process while the file is unchanged (parsing the shipped dataset
+    takes tens of seconds; evaluation and training read it again).  Callers get copies."""
+    import ase.io
+
+    return tuple(ase.io.read(path, index=":", format="extxyz"))
+
+
+def _copy(atoms):
+    """A copy that keeps the frame's label: ASE reads ``energy=`` into a single-point calculator, which
+    ``Atoms.copy`` drops."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    copy = atoms.copy()
+    if atoms.calc is not None:
+        copy.calc = SinglePointCalculator(copy, **atoms.calc.results)
+    return copy
