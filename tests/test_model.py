@@ -38,6 +38,12 @@ def test_tiny_training_run_packages_model_card_metrics_and_parity_plot(tiny_mode
     assert "test" in done.stdout and "MAE" in done.stdout
     history = json.loads((model_dir / "model.json").read_text())["training"]
     assert history["epochs"] == 2 and 1 <= history["best_epoch"] <= 2 and history["best_val_mae"] > 0
+    # what the member cost is recorded from the run's own clock, per epoch
+    epochs = [json.loads(line) for line in (tmp / "run" / "train" / "epoch_times.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in epochs] == [0, 1] and all(e["wall_s"] > 0 and e["device"] == "cpu" for e in epochs)
+    assert history["wall_s"] == pytest.approx(sum(e["wall_s"] for e in epochs), abs=0.2)
+    assert history["device"] == "cpu" and history["seconds_per_epoch"] > 0
+    assert "Training cost" in card
     assert "Trained 2 epochs" in card and "not fully converged" in card
 
 

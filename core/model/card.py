@@ -139,6 +139,12 @@ def _ensemble_and_geometry_lines(meta: dict, cfg) -> list[str]:
     if meta.get("members"):
         lines.append(f"- **Ensemble of {meta['members']} members**: the same split, each network from its own seed. "
                      "The prediction is their mean; the uncertainty is their sample standard deviation (σ).")
+        costs = [m for m in meta.get("member_training", []) if m.get("wall_s")]
+        if costs:
+            lines.append("- What each member cost to train: " + "; ".join(
+                f"member {k}: {m['epochs']} epochs, {_duration(m['wall_s'])} wall "
+                f"({'GPU' if m['device'] == 'cuda' else 'CPU, ' + str(m['threads']) + ' thread(s)'})"
+                for k, m in enumerate(costs)) + ".")
     if cfg.reescreen.get("geometry") == "grafted":
         lines.append("- **Inputs are grafted, unrelaxed complexes** (the group placed on the shipped complex of "
                      "its scaffold, no optimisation); the labels are the **relaxed** complexes' E_bind. It ranks "
@@ -197,7 +203,23 @@ def _training_line(history: dict, max_epochs: int) -> str:
     return (f"Trained {history['epochs']} epochs (best validation MAE {history['best_val_mae']:.2f} kcal/mol at "
             f"epoch {history['best_epoch']}); last learning rate {lr:g}"
             + (", the schedule's floor." if done else " — the schedule had not reached its 1e-5 floor, so the "
-               "model is not fully converged."))
+               "model is not fully converged.") + _cost_text(history))
+
+
+def _duration(seconds: float) -> str:
+    """Seconds as a reader wants them: s, min or h."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
+def _cost_text(history: dict) -> str:
+    """What training cost, from the run's per-epoch clock (absent for runs from before it was kept)."""
+    if not history.get("wall_s"):
+        return ""
+    where = "GPU" if history["device"] == "cuda" else f"CPU, {history['threads']} thread(s)"
+    return (f" Training cost: {_duration(history['wall_s'])} wall ({history['seconds_per_epoch']:.1f} s per "
+            f"epoch, median) on {where}.")
 
 
 def _version(package: str) -> str:

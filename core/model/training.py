@@ -25,6 +25,7 @@ from ase import Atoms
 from omegaconf import DictConfig, OmegaConf
 
 from core.chemistry.constants import REE_METALS
+from core.model.epoch_timer import EPOCH_TIMES, training_cost
 from core.storage.extxyz import read_frames
 
 STRATEGIES = ("binding", "absolute", "delta")
@@ -232,7 +233,8 @@ def run_training(run_dir: str | Path, threads: int | None = None, log=None) -> P
 
 def training_history(run_dir: str | Path) -> dict:
     """Epochs trained, best validation MAE (kcal/mol) and its epoch, and the last learning rate, from the
-    run's CSV logs (one ``version_*`` folder per resumed session)."""
+    run's CSV logs (one ``version_*`` folder per resumed session); and what training cost
+    (:func:`core.model.epoch_timer.training_cost`: wall s, s per epoch, device) when it was timed."""
     import pandas as pd
 
     logs = sorted((Path(run_dir) / "train" / "log").glob("version_*/metrics.csv"),
@@ -248,7 +250,8 @@ def training_history(run_dir: str | Path) -> dict:
     trained = df.dropna(subset=["train_loss_epoch/weighted_sum"])["epoch"].nunique()
     return {"epochs": int(trained), "best_epoch": int(best["epoch"]) + 1,
             "best_val_mae": round(float(best["val0_epoch/total_energy_mae"]), 3),
-            "last_learning_rate": float(lrs.iloc[-1]) if len(lrs) else None}
+            "last_learning_rate": float(lrs.iloc[-1]) if len(lrs) else None,
+            **training_cost(Path(run_dir) / "train" / EPOCH_TIMES)}
 
 
 def package_model(checkpoint: str | Path, model_dir: str | Path, run_dir: str | Path) -> Path:
