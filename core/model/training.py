@@ -25,7 +25,6 @@ from ase import Atoms
 from omegaconf import DictConfig, OmegaConf
 
 from core.chemistry.constants import REE_METALS
-from core.model.epoch_timer import EPOCH_TIMES, training_cost
 from core.storage.extxyz import read_frames
 
 STRATEGIES = ("binding", "absolute", "delta")
@@ -236,6 +235,8 @@ def training_history(run_dir: str | Path) -> dict:
     run's CSV logs (one ``version_*`` folder per resumed session); and what training cost
     (:func:`core.model.epoch_timer.training_cost`: wall s, s per epoch, device) when it was timed."""
     import pandas as pd
+
+    from core.model.epoch_timer import EPOCH_TIMES, training_cost  # imports Lightning: only when asked
 
     logs = sorted((Path(run_dir) / "train" / "log").glob("version_*/metrics.csv"),
                   key=lambda p: int(p.parent.name.split("_")[-1]))
