@@ -313,10 +313,13 @@ def print_report(result: dict, ctype: str) -> None:
                           f"{way} at Lu)")
     states = [p for p in result["single_points"] if "s_squared" in p]
     if states:
-        print("\nOpen-shell states (⟨S²⟩; Mulliken spin and f populations on the metal, electrons)")
+        print("\nOpen-shell states (⟨S²⟩; Mulliken spin and f populations on the metal, and the metal's spin outside "
+              "its f shell, electrons)")
         for p in states:
+            outside = p['metal_spin'] - (p['metal_f_alpha'] - p['metal_f_beta'])
             print(f"  {p['ligand'] or '-':<12} {p['what']:<10} <S2> {p['s_squared']:6.3f}  metal spin "
-                  f"{p['metal_spin']:6.3f}  f alpha {p['metal_f_alpha']:6.3f}  f beta {p['metal_f_beta']:6.3f}"
+                  f"{p['metal_spin']:6.3f}  f alpha {p['metal_f_alpha']:6.3f}  f beta {p['metal_f_beta']:6.3f}  "
+                  f"outside f {outside:6.3f}"
                   + (f"  REFUSED now: {p['refused']}" if p.get("refused") else ""))
     for p in result["single_points"]:
         if p.get("failed"):
