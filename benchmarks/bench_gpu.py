@@ -34,16 +34,13 @@ import sys
 import time
 from pathlib import Path
 
+from bench_member_training import CONFIGURED_BATCH_32, training_speed  # noqa: E402  (benchmarks/ is on the path)
+
 ROOT = Path(__file__).resolve().parents[1]
+#: On the GPU: the configured size at its batch size and at 32, and the smallest candidate at 32.
+GPU_TRAINING_RUNS = (0, CONFIGURED_BATCH_32, 2)
 PRESCREEN_CONFIG = ROOT / "configs" / "allegro-prescreen.yaml"
 BUNDLED = ROOT / "models" / "reescreen-allegro-gfn2xtb"
-#: Training speed runs: (label, batch size, size overrides of the configured member).
-TRAINING_RUNS = [
-    ("configured size, batch 4 (the config's)", 4, []),
-    ("configured size, batch 32", 32, []),
-    ("r_max 4.5, 1 layer, 16 scalar; batch 32", 32,
-     ["cutoff_radius=4.5", "training_module.model.num_layers=1", "num_scalar_features=16"]),
-]
 MEMBERS = 3
 TABLE = 64_000
 #: Grafting on the 2-core machine, one process (benchmarks/bench_rank.last.txt, idle), complexes/s.
@@ -108,35 +105,6 @@ def bundled_on_both_devices(in_sample: int = 700) -> None:
     for size in (64, 256):
         rate = _rate(lambda: gpu.predict(frames, batch_size=size), len(frames))
         print(f"   {gpu.device}, batch {size}: {rate:.0f} complexes/s")
-
-
-def training_speed(directory: Path, work: Path, epochs: int) -> Path:
-    from core.model.epoch_timer import EPOCH_TIMES, epoch_times
-    from core.model.training import run_training, update_run_config
-
-    print(f"\n2. training speed on the GPU: pre-screen members, {epochs} epochs each")
-    split = json.loads((directory / "prescreen-run" / "split.json").read_text())
-    print(f"   {split['counts']['train']} training and {split['counts']['val']} validation complexes (grafted)")
-    packaged_from = None
-    for k, (label, batch, overrides) in enumerate(TRAINING_RUNS):
-        run = work / f"speed-{k}"
-        shutil.copytree(directory / "prescreen-run", run)
-        update_run_config(run, [f"max_epochs={epochs}", f"train_batch_size={batch}",
-                                f"data_dir={run / 'data'}", *overrides])
-        start = time.perf_counter()
-        try:
-            best = run_training(run, log=open(run / "train.log", "w"))
-        except Exception as exc:  # report it and go on with the other sizes
-            print(f"   {label:<44} FAILED: {exc}\n" + (run / "train.log").read_text()[-1500:])
-            continue
-        total = time.perf_counter() - start
-        records = epoch_times(run / "train" / EPOCH_TIMES)
-        later = [r["wall_s"] for r in records[1:]] or [records[0]["wall_s"]]
-        print(f"   {label:<44} first epoch {records[0]['wall_s']:6.1f} s, then {statistics.median(later):6.2f} s/epoch "
-              f"({records[-1]['batches']} batches, {records[-1]['device']}); process {total:.0f} s")
-        if k == 1:
-            packaged_from = (best, run)
-    return packaged_from
 
 
 def prescreen_prediction(directory: Path, work: Path, trained, complexes: int) -> None:
@@ -207,7 +175,7 @@ def main() -> int:
     shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True)
     bundled_on_both_devices()
-    trained = training_speed(args.run.resolve(), args.work, args.epochs)
+    _, trained = training_speed(args.run.resolve(), args.work, args.epochs, GPU_TRAINING_RUNS)
     prescreen_prediction(args.run.resolve(), args.work, trained, args.complexes)
     return 0
 
