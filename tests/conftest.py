@@ -156,7 +156,8 @@ def tiny_model(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_prescreen_ensemble(tmp_path_factory):
     """A real 1-epoch, 2-member pre-screen ensemble (grafted inputs) on the tiny frames, four of them held out
-    as if their group had been drawn for the group hold-out; packaged, evaluated and carded by `reescreen train`."""
+    as if their group had been drawn for the group hold-out; the members trained side by side (--parallel 2);
+    packaged, evaluated and carded by `reescreen train`."""
     import ase.io
 
     tmp = tmp_path_factory.mktemp("tiny-prescreen")
@@ -164,7 +165,7 @@ def tiny_prescreen_ensemble(tmp_path_factory):
     for atoms in frames[:4]:
         atoms.info["split"] = "group-holdout"
     ase.io.write(str(tmp / "tiny.extxyz"), frames, format="extxyz")
-    done = train_tiny(tmp, "allegro-prescreen.yaml", "--members", "2", "--set", "max_epochs=1")
+    done = train_tiny(tmp, "allegro-prescreen.yaml", "--members", "2", "--parallel", "2", "--set", "max_epochs=1")
     assert done.returncode == 0, done.stderr[-3000:]
     return tmp / "run" / "model", tmp
 

@@ -35,3 +35,8 @@ def test_two_members_train_from_different_seeds_and_the_ensemble_reports_mean_an
     card = (model_dir / "MODEL_CARD.md").read_text()
     assert "Ensemble of 2 members" in card and "held-out groups (never trained on, every scaffold)" in card
     assert "grafted, unrelaxed complexes" in card
+    # trained side by side (--parallel 2), each member in its own process with its own log and clock
+    for k in range(2):
+        assert "TRAIN RUN END" in (tmp_path / "run" / f"member-{k}" / "train.log").read_text()
+        assert (tmp_path / "run" / f"member-{k}" / "train" / "epoch_times.jsonl").read_text().count("\n") == 1
+    assert "What each member cost to train: member 0: 1 epochs" in card

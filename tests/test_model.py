@@ -258,6 +258,36 @@ def test_stopped_training_resumes_from_its_last_checkpoint(tiny_model, tmp_path)
     assert epochs == {0, 1, 2}  # epochs 0–1 from the first attempt, only epoch 2 added
 
 
+def test_a_run_carried_without_its_split_files_resumes_on_the_same_split(tiny_model, tmp_path):
+    """A training longer than a session is carried by committing only config, split record and train/."""
+    from core.model.epoch_timer import epoch_times
+
+    tmp, _ = tiny_model
+    carried = tmp_path / "carried"
+    carried.mkdir()
+    shutil.copy(tmp / "run" / "config.yaml", carried)
+    shutil.copy(tmp / "run" / "split.json", carried)
+    shutil.copytree(tmp / "run" / "train", carried / "train")
+    assert not (carried / "data").exists()
+    train = [str(BIN / "reescreen"), "train", str(ROOT / "configs" / "allegro-binding.yaml"), "--out", str(carried)]
+    done = subprocess.run(train + ["--data", str(tmp / "tiny.extxyz"), "--set", "max_epochs=3"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Split files remade" in done.stderr
+    for name in ("train", "val", "test", "hdev"):  # the very split the checkpoint was trained on
+        assert (carried / "data" / f"{name}.xyz").read_text() == (tmp / "run" / "data" / f"{name}.xyz").read_text()
+    assert OmegaConf.load(str(carried / "config.yaml")).data_dir == str((carried / "data").resolve())
+    assert [e["epoch"] for e in epoch_times(carried / "train" / "epoch_times.jsonl")] == [0, 1, 2]
+    # other data would be another split: refused with the reason, nothing trained
+    shutil.rmtree(carried / "data")
+    ase.io.write(str(tmp_path / "fewer.extxyz"), tiny_frames()[:-3], format="extxyz")
+    refused = subprocess.run(train + ["--data", str(tmp_path / "fewer.extxyz"), "--set", "max_epochs=4"],
+                             capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert refused.returncode != 0
+    assert "the data changed" in refused.stdout + refused.stderr
+    assert [e["epoch"] for e in epoch_times(carried / "train" / "epoch_times.jsonl")] == [0, 1, 2]
+
+
 def test_predictions_on_the_dask_workers_match_the_local_ones(tiny_model, client):
     from core.model.inference import predict_on_cluster
 

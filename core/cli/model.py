@@ -24,6 +24,9 @@ def add_train_parser(sub) -> None:
     t.add_argument("--members", type=int, default=1,
                    help="train an ensemble of N members (same split, network seeds differ); OUT/member-K each "
                         "resume on their own; the mean is the prediction, the spread its uncertainty")
+    t.add_argument("--parallel", type=int, default=1,
+                   help="train this many ensemble members at once, each in its own nequip-train process with "
+                        "--threads threads (on a 2-core machine: --parallel 2 --threads 1)")
 
 
 def add_evaluate_parser(sub) -> None:
@@ -52,12 +55,12 @@ def run_train(args: argparse.Namespace) -> int:
     from core.model.card import write_model_card
     from core.model.evaluation import evaluate_model
     from core.model.inference import load_model
-    from core.model.training import package_model
+    from core.model.training import package_model, run_training
 
     run = Path(args.out)
     model_dir = Path(args.model_dir or run / "model")
-    if args.members < 1:
-        print("error: --members must be at least 1")
+    if args.members < 1 or args.parallel < 1:
+        print("error: --members and --parallel must be at least 1")
         return 2
     if args.members == 1:
         package_model(_train_one(args, run, []), model_dir, run)
@@ -66,13 +69,25 @@ def run_train(args: argparse.Namespace) -> int:
         from core.model.training import load_config
 
         seed = int(load_config(args.config).reescreen.seed)
-        members = []
-        for k in range(args.members):
-            print(f"Member {k + 1} of {args.members}", file=sys.stderr)
-            member_run = run / f"member-{k}"
-            best = _train_one(args, member_run, [member_seed_override(seed, k)])
-            members.append(model_dir / "members" / f"member-{k}")
-            package_model(best, members[-1], member_run)
+        runs = [run / f"member-{k}" for k in range(args.members)]
+        for k, member_run in enumerate(runs):  # the split files first, one member after the other
+            print(f"Member {k + 1} of {args.members}: {member_run}", file=sys.stderr)
+            _prepare_one(args, member_run, [member_seed_override(seed, k)])
+        if args.parallel > 1:  # each member has its own run folder, so they train side by side
+            from concurrent.futures import ThreadPoolExecutor
+
+            def train(member_run: Path) -> Path:
+                print(f"Training {member_run.name} (log: {member_run / 'train.log'})", file=sys.stderr)
+                with open(member_run / "train.log", "a") as log:
+                    return run_training(member_run, args.threads, log=log)
+
+            with ThreadPoolExecutor(max_workers=min(args.parallel, args.members)) as pool:
+                bests = list(pool.map(train, runs))
+        else:
+            bests = [run_training(r, args.threads) for r in runs]
+        members = [model_dir / "members" / f"member-{k}" for k in range(args.members)]
+        for best, member_run, member_dir in zip(bests, runs, members):
+            package_model(best, member_dir, member_run)
         write_ensemble(members, model_dir)
     model = load_model(model_dir, explicit=True)
     metrics = evaluate_model(model, args.data)
@@ -84,18 +99,28 @@ def run_train(args: argparse.Namespace) -> int:
 
 def _train_one(args: argparse.Namespace, run: Path, extra: list[str]) -> Path:
     """Prepare (or resume) and train one run; returns its best checkpoint."""
-    from core.model.training import prepare_run, run_training, update_run_config
+    from core.model.training import run_training
+
+    _prepare_one(args, run, extra)
+    return run_training(run, args.threads)
+
+
+def _prepare_one(args: argparse.Namespace, run: Path, extra: list[str]) -> None:
+    """Prepare a run, or make a stopped one ready to resume (its config kept, split files remade if missing)."""
+    from core.model.training import prepare_run, restore_split_files, update_run_config
 
     resume = (run / "config.yaml").exists() and (run / "train" / "last.ckpt").exists() and not args.fresh
     if resume:
         print(f"Resuming the run in {run} from its last checkpoint (its config.yaml is kept; --fresh to restart).",
               file=sys.stderr)
+        if restore_split_files(run, args.data):
+            print(f"Split files remade from {args.data} with the run's seed (same counts as split.json).",
+                  file=sys.stderr)
         if args.set:  # e.g. --set max_epochs=N to extend or end a run; recorded in the run's config
             update_run_config(run, args.set)
     else:
         config = prepare_run(args.config, args.data, run, list(args.set) + extra)
         print(f"Resolved config: {config}", file=sys.stderr)
-    return run_training(run, args.threads)
 
 
 def metrics_text(m: dict) -> str:

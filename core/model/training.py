@@ -171,12 +171,7 @@ def prepare_run(config_path: str | Path, data: str | Path, run_dir: str | Path,
     parts = split_frames(frames, list(r.split), int(r.seed), oos.get("key"), list(oos.get("values", [])))
     run = Path(run_dir).resolve()
     data_dir = run / "data"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    labels = {}
-    for name in SPLITS:
-        labels[name] = _write_split(parts[name], spec, data_dir / f"{name}.xyz")
-        # keep the full frames (metadata, both energies) beside the label files for evaluation
-        ase.io.write(str(data_dir / f"{name}.frames.extxyz"), parts[name], format="extxyz")
+    labels = _write_splits(parts, spec, data_dir)
     types = type_names(frames)
     cfg.model_type_names = types
     cfg.data_dir = str(data_dir)
@@ -187,6 +182,44 @@ def prepare_run(config_path: str | Path, data: str | Path, run_dir: str | Path,
         "seed": int(r.seed), "fractions": list(r.split), "strategy": spec.strategy, "geometry": geometry,
         "not_grafted": refused}, indent=2))
     return run / "config.yaml"
+
+
+def _write_splits(parts: dict[str, list[Atoms]], spec: LabelSpec, data_dir: Path) -> dict[str, list[float]]:
+    """The label files of every split and, beside them, the full frames (metadata, both energies) for
+    evaluation; returns the labels per split."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    labels = {}
+    for name in SPLITS:
+        labels[name] = _write_split(parts[name], spec, data_dir / f"{name}.xyz")
+        ase.io.write(str(data_dir / f"{name}.frames.extxyz"), parts[name], format="extxyz")
+    return labels
+
+
+def restore_split_files(run_dir: str | Path, data: str | Path) -> bool:
+    """Rewrite a run's split files from ``data`` when they are missing; True if it did.
+
+    A run carried to a fresh clone (a training longer than a working session, its checkpoints committed)
+    keeps only what cannot be remade: its resolved ``config.yaml``, ``split.json`` and ``train/``.  The split
+    files are remade from the same data with the run's own seed, fractions and geometry, and must come out
+    with the recorded counts, else the data changed and resuming would train on another split.
+    """
+    run = Path(run_dir).resolve()
+    data_dir = run / "data"
+    if all((data_dir / f"{name}.xyz").exists() for name in SPLITS):
+        return False
+    cfg = OmegaConf.load(str(run / "config.yaml"))
+    recorded = json.loads((run / "split.json").read_text())
+    r = cfg.reescreen
+    frames, _ = training_frames(data, r.get("geometry", "relaxed"))
+    oos = r.get("out_of_sample") or {}
+    parts = split_frames(frames, list(r.split), int(r.seed), oos.get("key"), list(oos.get("values", [])))
+    counts = {k: len(v) for k, v in parts.items()}
+    if counts != recorded["counts"]:
+        raise TrainingError(f"{data} now splits into {counts}, not the {recorded['counts']} this run was trained "
+                            f"on: the data changed, so the run cannot resume on it (--fresh starts over).")
+    _write_splits(parts, label_spec(cfg), data_dir)
+    update_run_config(run, [f"data_dir={data_dir}"])
+    return True
 
 
 def update_run_config(run_dir: str | Path, overrides: Sequence[str]) -> Path:
