@@ -6,7 +6,7 @@ def2-SVP, SMD water) unless the system's name says open shell (``-open``) or C-P
 ``data/dft_costs.json``, which ``reescreen refine`` fits its CPU-time estimate to; systems already measured
 are skipped (``--again`` remeasures them).  Run it on an idle machine.
 
-A single point longer than a working session (4L: about 2 h) resumes: its SCF checkpoint and the CPU and wall
+A single point longer than a working session (La 4L took 43 min here; open-shell points take hours) resumes: its SCF checkpoint and the CPU and wall
 time spent so far are kept in ``data/dft/cost-checkpoints/`` (commit them when a session stops mid-point), and
 the measurement then reports the sums with the number of pieces (each resume repeats the set-up: integrals,
 grids and the solvent cavity, so a resumed measurement slightly overstates the cost).
