@@ -22,6 +22,8 @@ marked failed, with the reason, and recomputed under the level's Ln(III) state c
 
     python benchmarks/dft_calibration.py [--work data/dft/calibration] [--ligands HOPO-methyl,CAM-methyl]
                                          [--metals La,Gd,Lu,Y] [--report-only] [--state-check ions|all]
+    python benchmarks/dft_calibration.py --type 4L --ligands HOPO-methyl --metals La,Lu
+        # another type: its own store (data/dft/calibration-4L), numbers (dft_calibration-4L.json) and frames
 """
 from __future__ import annotations
 
@@ -36,11 +38,17 @@ from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT_JSON = ROOT / "benchmarks" / "dft_calibration.json"
 STATE_JSON = ROOT / "benchmarks" / "dft_open_shell_state.json"
 STATE_KEYS = ("s_squared", "metal_spin", "metal_f_alpha", "metal_f_beta")
-TWO_LEVEL = ROOT / "data" / "dft" / "two-level-calibration.extxyz"
 PAPER_E_BIND = (-300.0, -230.0)
+
+
+def outputs(ctype: str) -> tuple[Path, Path, Path]:
+    """(numbers, two-level frames, default work folder) of the calibration in ``ctype``: 1L6W keeps the
+    original names; another type gets its own, so one calibration never overwrites another's."""
+    suffix = "" if ctype == "1L6W" else f"-{ctype}"
+    return (ROOT / "benchmarks" / f"dft_calibration{suffix}.json",
+            ROOT / "data" / "dft" / f"two-level-calibration{suffix}.extxyz", ROOT / "data" / "dft" / f"calibration{suffix}")
 
 
 def work_store(work: Path, ligands, ctype: str) -> Path:
@@ -70,15 +78,16 @@ def work_store(work: Path, ligands, ctype: str) -> Path:
                 if wanted:
                     dst.write(row.toatoms(), key_value_pairs=row.key_value_pairs, data=row.data)
         ase.db.connect(str(part), type="db").metadata = source.metadata
-    n = seed_recorded_points(part)
+    recorded = outputs(ctype)[0]
+    n = seed_recorded_points(part, recorded)
     part.rename(path)
     print(f"calibration store {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path} created; "
-          f"{n} recorded DFT point(s) taken from {OUT_JSON.relative_to(ROOT)}", flush=True)
+          f"{n} recorded DFT point(s) taken from {recorded.relative_to(ROOT)}", flush=True)
     return path
 
 
-def seed_recorded_points(path: Path) -> int:
-    """Store the DFT single points recorded in ``OUT_JSON`` (energies, costs, open-shell states) on their
+def seed_recorded_points(path: Path, out_json: Path) -> int:
+    """Store the DFT single points recorded in ``out_json`` (energies, costs, open-shell states) on their
     GFN2-xTB geometries, marked with where they were recorded.  Open-shell complexes recorded without their
     electronic state are left out: the calibration recomputes them under the Ln(III) state check."""
     from core.levels import dft_level
@@ -89,9 +98,9 @@ def seed_recorded_points(path: Path) -> int:
     from core.storage.records import Record
     from core.storage.store import Store
 
-    if not OUT_JSON.exists():
+    if not out_json.exists():
         return 0
-    recorded = json.loads(OUT_JSON.read_text())
+    recorded = json.loads(out_json.read_text())
     store = Store(path)
     levels = {lvl.name: lvl for lvl in (dft_level(), dft_level(open_shell=True))}
     costs = {(c["level"], c["ligand"], c["what"]): c for c in recorded.get("costs", [])}
@@ -112,7 +121,7 @@ def seed_recorded_points(path: Path) -> int:
         extra = {"geometry_row": int(source.id) if source is not None else None, "cpu_s": cost.get("cpu_s"),
                  "n_basis": cost.get("n_basis"), "scf_cycles": cost.get("scf_cycles"),
                  "scf_attempt": cost.get("scf_attempt", ""), "peak_rss_mb": cost.get("worker_peak_rss_mb"),
-                 "recorded_in": f"{OUT_JSON.relative_to(ROOT)} ({recorded.get('date', '')})",
+                 "recorded_in": f"{out_json.relative_to(ROOT)} ({recorded.get('date', '')})",
                  **{k: point[k] for k in STATE_KEYS if k in point}}
         atoms = source.toatoms() if point["kind"] != "ion" else Atoms(point["metal"])
         store.save(Record(point["kind"], energy=point["energy_kcal"], atoms=atoms, charge=point["charge"],
@@ -343,14 +352,16 @@ def export_two_level(store, ligands, metals, ctype: str) -> int:
     from core.pipeline.settings import FAST
     from core.storage.results import write_two_level_frames
 
-    TWO_LEVEL.parent.mkdir(parents=True, exist_ok=True)
-    return write_two_level_frames(store, FAST, dft_level(), TWO_LEVEL, [lig.smiles for lig in ligands], metals,
+    two_level = outputs(ctype)[1]
+    two_level.parent.mkdir(parents=True, exist_ok=True)
+    return write_two_level_frames(store, FAST, dft_level(), two_level, [lig.smiles for lig in ligands], metals,
                                   [ctype])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", default=str(ROOT / "data" / "dft" / "calibration"))
+    parser.add_argument("--work", help="the calibration's store folder (default data/dft/calibration, or "
+                                       "data/dft/calibration-TYPE for another type)")
     parser.add_argument("--ligands", default="HOPO-methyl,CAM-methyl")
     parser.add_argument("--metals", default="La,Gd,Lu,Y")
     parser.add_argument("--type", default="1L6W")
@@ -364,7 +375,8 @@ def main() -> None:
 
     ligands = [library_ligand(*name.split("-", 1)) for name in args.ligands.split(",")]
     metals = args.metals.split(",")
-    store = Store(work_store(Path(args.work), ligands, args.type))
+    out_json, two_level, default_work = outputs(args.type)
+    store = Store(work_store(Path(args.work or default_work), ligands, args.type))
     start = time.perf_counter()
     if not args.report_only:
         refine_all(store, ligands, metals, args.type)
@@ -373,10 +385,10 @@ def main() -> None:
     result = report(store, ligands, metals, args.type)
     result.update(date=str(date.today()), machine=f"{platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores",
                   wall_s_this_run=round(time.perf_counter() - start, 1))
-    OUT_JSON.write_text(json.dumps(result, indent=1, default=float))
+    out_json.write_text(json.dumps(result, indent=1, default=float))
     print_report(result, args.type)
     n = export_two_level(store, ligands, metals, args.type)
-    print(f"\n{n} two-level frames written to {TWO_LEVEL.relative_to(ROOT)}")
+    print(f"\n{n} two-level frames written to {two_level.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
