@@ -80,15 +80,19 @@ def work_store(work: Path, ligands, ctype: str) -> Path:
         ase.db.connect(str(part), type="db").metadata = source.metadata
     recorded = outputs(ctype)[0]
     n = seed_recorded_points(part, recorded)
+    if ctype != "1L6W":  # free ligands, water, bare and aqua ions are the same calculations in every type
+        n += seed_recorded_points(part, outputs("1L6W")[0], references_only=True)
     part.rename(path)
     print(f"calibration store {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path} created; "
-          f"{n} recorded DFT point(s) taken from {recorded.relative_to(ROOT)}", flush=True)
+          f"{n} recorded DFT point(s) taken from {recorded.relative_to(ROOT)}"
+          + ("" if ctype == "1L6W" else f" and the references of {outputs('1L6W')[0].relative_to(ROOT)}"), flush=True)
     return path
 
 
-def seed_recorded_points(path: Path, out_json: Path) -> int:
+def seed_recorded_points(path: Path, out_json: Path, references_only: bool = False) -> int:
     """Store the DFT single points recorded in ``out_json`` (energies, costs, open-shell states) on their
-    GFN2-xTB geometries, marked with where they were recorded.  Open-shell complexes recorded without their
+    GFN2-xTB geometries, marked with where they were recorded; with ``references_only`` only free ligands,
+    water, bare and aqua ions, and none the store already holds.  Open-shell complexes recorded without their
     electronic state are left out: the calibration recomputes them under the Ln(III) state check."""
     from core.levels import dft_level
     from core.pipeline.fill_energies import fill_binding_energies
@@ -111,9 +115,14 @@ def seed_recorded_points(path: Path, out_json: Path) -> int:
         level = levels.get(point["level"])
         if level is None or point["status"] != "ok" or point.get("energy_kcal") is None:
             continue
+        if references_only and point["kind"] == "complex" and point["ctype"] != "8W":
+            continue
         if level.options.open_shell and point["metal"] and "s_squared" not in point:
             continue
         identity = {"ligand": point["ligand"], "metal": point["metal"], "ctype": point["ctype"]}
+        held = store.get(point["kind"], FAST.with_changes(level=level.name), **identity)
+        if held is not None and held.status == "ok":
+            continue
         source = store.get(point["kind"], FAST, **identity)
         if point["kind"] != "ion" and (source is None or source.status != "ok"):
             continue
