@@ -1,6 +1,6 @@
 """What training one pre-screen member costs, on this machine's device (CPU, or CUDA when visible).
 
-Trains members of the configured size and of the smallest candidate size (``benchmarks/bench_member_sizes.py``)
+Trains members of the bundled model's size and of the configured pre-screen size (``benchmarks/bench_member_sizes.py``)
 for ``--epochs`` epochs on a prepared pre-screen run (``python benchmarks/bench_gpu.py --prepare DIR`` writes
 one: ``configs/allegro-prescreen.yaml`` on ``data/dataset``, grafted inputs) and prints the seconds per epoch
 from the runs' own per-epoch clock (``core/model/epoch_timer.py``; median of the epochs after the first, which
@@ -22,18 +22,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ROOT / "models" / "reescreen-allegro-gfn2xtb"
-SMALL = ["cutoff_radius=4.5", "training_module.model.num_layers=1", "num_scalar_features=16"]
-#: (label, batch size, size overrides of the configured member).
+BUNDLED_SIZE = ["cutoff_radius=6.0", "training_module.model.num_layers=2", "num_scalar_features=32"]
+#: (label, batch size, size overrides of the configured member, which has the pre-screen size).
 TRAINING_RUNS = [
-    ("configured size, batch 4 (the config's)", 4, []),
-    ("configured size, batch 32", 32, []),
-    ("r_max 4.5, 1 layer, 16 scalar; batch 32", 32, SMALL),
-    ("r_max 4.5, 1 layer, 16 scalar; batch 4", 4, SMALL),
+    ("bundled model's size, batch 4", 4, BUNDLED_SIZE),
+    ("bundled model's size, batch 32", 32, BUNDLED_SIZE),
+    ("configured (r_max 4.5, 1 layer, 16 scalar); batch 32", 32, []),
+    ("configured (r_max 4.5, 1 layer, 16 scalar); batch 4 (the config's)", 4, []),
 ]
-CONFIGURED_BATCH_32 = 1
-def training_speed(directory: Path, work: Path, epochs: int, which=(0, 2), threads: int | None = None):
+CONFIGURED_BATCH_32 = 2
+def training_speed(directory: Path, work: Path, epochs: int, which=(0, 3), threads: int | None = None):
     """Train the :data:`TRAINING_RUNS` in ``which`` for ``epochs`` epochs each; prints and returns
-    ``{index: (seconds per epoch, training frames, training fraction of the split, device)}`` and, for the configured size at batch 32 when it
+    ``{index: (seconds per epoch, training frames, training fraction of the split, device)}`` and, for the bundled model's size at batch 32 when it
     ran, its ``(best.ckpt, run folder)`` for packaging."""
     from core.model.epoch_timer import EPOCH_TIMES, epoch_times
     from core.model.training import run_training, update_run_config
@@ -89,7 +89,7 @@ def main() -> int:
     parser.add_argument("--run", type=Path, required=True, help="a folder written by bench_gpu.py --prepare")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="torch threads on a CPU (the trainer's default 1)")
-    parser.add_argument("--sizes", default="0,2", help=f"which of the {len(TRAINING_RUNS)} runs (indices)")
+    parser.add_argument("--sizes", default="0,3", help=f"which of the {len(TRAINING_RUNS)} runs (indices)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/reescreen-training-speed"))
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)

@@ -199,7 +199,7 @@ def ligand_embeddings(plan: GraftPlan, anchor: np.ndarray, seed: int) -> list[np
 def _align(vector: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Rotation matrix turning direction ``vector`` onto direction ``target``."""
     a, b = vector / np.linalg.norm(vector), target / np.linalg.norm(target)
-    v, c = np.cross(a, b), float(a @ b)
+    v, c = _cross(a, b), float(a @ b)
     if np.linalg.norm(v) < 1e-9:
         return np.eye(3) if c > 0 else -np.eye(3) + 2 * np.outer(_perpendicular(a), _perpendicular(a))
     k = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
@@ -207,7 +207,7 @@ def _align(vector: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 
 def _perpendicular(a: np.ndarray) -> np.ndarray:
-    p = np.cross(a, [1.0, 0.0, 0.0] if abs(a[0]) < 0.9 else [0.0, 1.0, 0.0])
+    p = _cross(a, np.array([1.0, 0.0, 0.0] if abs(a[0]) < 0.9 else [0.0, 1.0, 0.0]))
     return p / np.linalg.norm(p)
 
 
@@ -263,7 +263,8 @@ def graft_complex(template: Atoms, plan: GraftPlan, ligand_charge: int, seed: in
         built += Atoms(symbols, positions=xyz)
     built += template[[i for i in others if i != metal]]
     sizes = sorted(len(f) for f in fragments(built))
-    want = sorted([len(symbols)] * len(copies) + [len(f) for f in fragments(template) if not set(f) & in_ligands])
+    # the metal and waters alone give the template's other molecules (a few atoms, not the whole complex)
+    want = sorted([len(symbols)] * len(copies) + [len(f) for f in fragments(template[others])])
     if sizes != want:
         raise GraftError("grafted ligands come within bonding distance of each other or of a water")
     return built
@@ -317,4 +318,12 @@ def _rotations(points: np.ndarray, origin: np.ndarray, axis: np.ndarray, angles:
     p = points - origin
     cos, sin = np.cos(angles)[:, None, None], np.sin(angles)[:, None, None]
     along = np.outer(p @ axis, axis)[None]
-    return origin + p[None] * cos + np.cross(axis, p)[None] * sin + along * (1 - cos)
+    return origin + p[None] * cos + _cross(axis, p)[None] * sin + along * (1 - cos)
+
+
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a`` × ``b`` for 3-vectors (either may be an (n, 3) stack); ``np.cross``'s axis handling costs more
+    than the product on the few atoms of a group, and grafting calls it thousands of times per ligand."""
+    return np.stack([a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1],
+                     a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2],
+                     a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]], axis=-1)
