@@ -1,6 +1,8 @@
 """Hold-out splits for new groups and new scaffolds, and the ranking and uncertainty metrics quoted with them."""
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pytest
 from ase import Atoms
@@ -9,7 +11,8 @@ from core.chemistry.constants import REE_METALS
 from core.chemistry.groups import attach_group
 from core.chemistry.ligands import SUBSTITUENTS, TRAINING_SCAFFOLDS
 from core.model.holdout import (HoldoutError, choose_held_out_groups, group_holdout, group_of, ranking_metrics,
-                                scaffold_holdout, uncertainty_calibration)
+                                uncertainty_calibration)
+from core.model.training import held_out_kind, holdout_rules, split_frames
 from tests.conftest import shipped_frames
 
 
@@ -52,13 +55,24 @@ def test_dataset_frames_find_their_group_by_library_name_and_a_group_hold_out_le
     assert test and not {group_of(a) for a in kept} & set(held)
 
 
-def test_a_scaffold_hold_out_takes_every_complex_of_that_scaffold():
-    frames = [_frame(s, g) for s in ("HOPO", "CAM", "thio-CAM") for g in ("*C", "*F")]
-    kept, test = scaffold_holdout(frames, "CAM")
-    assert {a.info["scaffold"] for a in test} == {"CAM"} and len(test) == 2
-    assert "CAM" not in {a.info["scaffold"] for a in kept}
-    with pytest.raises(HoldoutError, match="No frame of scaffold 'HDEV'"):
-        scaffold_holdout(frames, "HDEV")
+def test_a_scaffold_left_out_by_the_config_goes_out_whole_beside_hdev_and_the_held_out_groups():
+    frames = [_frame(s, g, m) for s in ("HOPO", "CAM", "thio-HOPO") for g in ("*C", "*F", "*CC", "*OC")
+              for m in ("La", "Nd", "Lu")]
+    for a in frames:
+        a.info["split"] = "group-holdout" if a.info["group"] == "*F" and a.info["scaffold"] != "thio-HOPO" else "train"
+    hdev = [_frame("HDEV", "*C", m) for m in ("La", "Lu")]
+    for a in hdev:
+        a.info["split"] = "hdev"
+    rules = holdout_rules({"out_of_sample": {"key": "split", "values": ["hdev", "group-holdout"]},
+                           "held_out_scaffolds": ["thio-HOPO"]})
+    parts = split_frames(frames + hdev, [0.8, 0.1, 0.1], 456, rules)
+    in_sample = [a for k in ("train", "val", "test") for a in parts[k]]
+    assert "thio-HOPO" not in {a.info["scaffold"] for a in in_sample}, "the left-out scaffold leaked into training"
+    assert not [a for a in in_sample if a.info["split"] != "train"]
+    kinds = Counter(held_out_kind(a, rules) for a in parts["hdev"])
+    assert kinds == {"scaffold-holdout": 12, "group-holdout": 6, "hdev": 2}
+    # the bundled model's rule (HDEV by scaffold) names its frames as before
+    assert held_out_kind(hdev[0], holdout_rules({"out_of_sample": {"key": "scaffold", "values": ["HDEV"]}})) == "hdev"
 
 
 def test_ranking_metrics_count_how_many_of_the_best_ten_the_model_finds():

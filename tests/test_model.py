@@ -11,14 +11,17 @@ from pathlib import Path
 import ase.io
 import numpy as np
 import pytest
+from ase.calculators.singlepoint import SinglePointCalculator
 from omegaconf import OmegaConf
 
 from conftest import shipped_frames, tiny_frames, train_tiny
 from core.chemistry.groups import attach_group
 from core.chemistry.ligands import TRAINING_SCAFFOLDS, library_ligand, make_ligand
+from core.model.card import write_model_card
+from core.model.evaluation import EvaluationError, evaluate_model
 from core.model.inference import (MODELS_DIR, NEW_GROUP, NEW_SCAFFOLD, TRAINING_GROUP, ModelError, domain_mae, load_model,
                                   model_domain_text, resolve_model_dir)
-from core.model.training import LabelSpec, prepare_run, split_frames
+from core.model.training import HoldOutRule, LabelSpec, prepare_run, split_frames
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -75,6 +78,75 @@ def test_evaluate_in_the_model_folder_rewrites_its_card_from_the_new_metrics(tin
     card = (model_dir / "MODEL_CARD.md").read_text()
     mae = json.loads((model_dir / "metrics.json").read_text())["hdev"]["mae"]
     assert "Not DFT" in card and f"{mae:.2f}" in card and "Per substituent, hdev" in card
+
+
+def _marked(scaffold: str, substituent: str, split: str) -> list:
+    """Copies of the shipped 1L6W frames of one ligand (every metal), re-labelled with ``split``."""
+    marked = []
+    for atoms in shipped_frames():
+        if (atoms.info["scaffold"], atoms.info["substituent"], atoms.info["type"]) == (scaffold, substituent, "1L6W"):
+            copy = atoms.copy()
+            copy.calc = SinglePointCalculator(copy, **atoms.calc.results)  # the label ASE read from `energy=`
+            copy.info["split"] = split
+            marked.append(copy)
+    return marked
+
+
+def test_a_model_is_scored_on_another_datasets_held_out_groups_and_refuses_one_it_trained_on(tiny_model, tmp_path):
+    tmp, _ = tiny_model
+    model_dir = tmp_path / "model"
+    shutil.copytree(tmp / "run" / "model", model_dir)
+    new_groups = tmp_path / "groups.extxyz"
+    ase.io.write(str(new_groups), _marked("HOPO", "methoxy", "group-holdout") + _marked("HOPO", "ethyl", "train"),
+                 format="extxyz")
+    out = subprocess.run([str(BIN / "reescreen"), "evaluate", str(model_dir), str(tmp / "tiny.extxyz"),
+                          "--holdout-data", str(new_groups)], capture_output=True, text=True, cwd=tmp, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    held = metrics["group-holdout"]
+    assert held["n"] == 16 and set(held["per_substituent"]) == {"methoxy"} and held["source"] == str(new_groups)
+    assert "group-holdout" in out.stdout
+    card = (model_dir / "MODEL_CARD.md").read_text()
+    assert "| held-out groups (never trained on, every scaffold) | 16 |" in card and "none of their groups" in card
+    # the model's "new group" error is now the measured one
+    assert load_model(model_dir, explicit=True).expected_error("new group") == pytest.approx(held["mae"])
+    leaked = tmp_path / "leaked.extxyz"
+    ase.io.write(str(leaked), _marked("HOPO", "methyl", "group-holdout"), format="extxyz")
+    out = subprocess.run([str(BIN / "reescreen"), "evaluate", str(model_dir), str(tmp / "tiny.extxyz"),
+                          "--holdout-data", str(leaked), "--out", str(tmp_path / "x")],
+                         capture_output=True, text=True, cwd=tmp, timeout=300)
+    assert out.returncode == 2 and "were trained on by" in out.stderr and "*C" in out.stderr
+
+
+@pytest.fixture(scope="module")
+def scaffold_left_out_sibling(tmp_path_factory):
+    """A real 2-epoch training of the tiny model's config with thio-HOPO left out (its methyl complexes added
+    to the tiny frames), evaluated by `reescreen train`."""
+    tmp = tmp_path_factory.mktemp("sibling")
+    ase.io.write(str(tmp / "tiny.extxyz"), tiny_frames() + _marked("thio-HOPO", "methyl", "train"), format="extxyz")
+    done = train_tiny(tmp, "allegro-binding.yaml", "--set", "reescreen.held_out_scaffolds=[thio-HOPO]")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return tmp / "run" / "model"
+
+
+def test_a_scaffold_left_out_by_a_sibling_run_is_its_scaffold_hold_out(tiny_model, scaffold_left_out_sibling,
+                                                                       tmp_path):
+    sibling = json.loads((scaffold_left_out_sibling / "metrics.json").read_text())
+    assert sibling["scaffold-holdout"]["n"] == 16 and set(sibling["scaffold-holdout"]["per_scaffold"]) == {"thio-HOPO"}
+    assert sibling["hdev-only"]["n"] == 3 and "thio-HOPO" not in sibling["training_scaffolds"]
+    tmp, _ = tiny_model
+    model_dir = tmp_path / "model"
+    shutil.copytree(tmp / "run" / "model", model_dir)
+    metrics = evaluate_model(load_model(model_dir, explicit=True), tmp / "tiny.extxyz",
+                             scaffold_holdout=scaffold_left_out_sibling)
+    assert metrics["scaffold-holdout"]["mae"] == pytest.approx(sibling["scaffold-holdout"]["mae"])
+    assert metrics["scaffold-holdout"]["measured_by"] == {"model": "model", "held_out_scaffolds": ["thio-HOPO"]}
+    card = (write_model_card(model_dir, metrics)).read_text()
+    assert "| scaffold left out: thio-HOPO (sibling run) | 16 |" in card and "leave-one-scaffold-out" in card
+    # a model that left no scaffold out cannot stand in for one
+    with pytest.raises(EvaluationError, match="no evaluated 'scaffold-holdout' split"):
+        evaluate_model(load_model(model_dir, explicit=True), tmp / "tiny.extxyz", tmp_path / "x",
+                       scaffold_holdout=tmp / "run" / "model")
 
 
 def test_prediction_is_invariant_to_rotation_and_translation(tiny_model):
@@ -225,8 +297,9 @@ def test_an_offset_shared_by_all_metals_of_a_ligand_cancels_in_the_metal_to_meta
 
 def test_split_is_80_10_10_fixed_by_the_seed_with_hdev_held_out():
     frames = shipped_frames()
-    a = split_frames(frames, [0.8, 0.1, 0.1], 456, "scaffold", ["HDEV"])
-    b = split_frames(frames, [0.8, 0.1, 0.1], 456, "scaffold", ["HDEV"])
+    rules = [HoldOutRule("scaffold", ("HDEV",))]
+    a = split_frames(frames, [0.8, 0.1, 0.1], 456, rules)
+    b = split_frames(frames, [0.8, 0.1, 0.1], 456, rules)
     n = sum(len(a[k]) for k in ("train", "val", "test"))
     assert abs(len(a["train"]) / n - 0.8) < 0.01 and abs(len(a["test"]) / n - 0.1) < 0.01
     assert all(x.info["scaffold"] == "HDEV" for x in a["hdev"]) and a["hdev"]

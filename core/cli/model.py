@@ -38,6 +38,14 @@ def add_evaluate_parser(sub) -> None:
     ev.add_argument("data", help="dataset folder or extxyz file the model was trained on")
     ev.add_argument("--out", help="folder for metrics.json and parity.png (default: the model folder)")
     ev.add_argument("--cpu", action="store_true", help="evaluate on the CPU even if a GPU is present")
+    ev.add_argument("--holdout-data", metavar="DATA",
+                    help="another dataset whose held-out groups the model never saw (data/dataset-groups for a "
+                         "model trained on data/dataset): scored as the group hold-out; refused if any of those "
+                         "groups was trained on")
+    ev.add_argument("--scaffold-holdout", metavar="SIBLING",
+                    help="a model folder trained with the same config and a scaffold left out "
+                         "(reescreen.held_out_scaffolds) and evaluated: its error on that scaffold is recorded "
+                         "as this model's scaffold hold-out")
 
 
 def add_predict_parser(sub) -> None:
@@ -123,18 +131,39 @@ def _prepare_one(args: argparse.Namespace, run: Path, extra: list[str]) -> None:
         print(f"Resolved config: {config}", file=sys.stderr)
 
 
+#: Evaluation sets in the order they are printed (those present).
+PRINTED_SPLITS = ("test", "group-holdout", "scaffold-holdout", "hdev-only", "hdev")
+
+
 def metrics_text(m: dict) -> str:
+    """Every evaluation set's numbers, one block each: what `reescreen evaluate` prints."""
     lines = [f"Model {m['model']} ({m['strategy']}), label {m['label_level_of_theory']}, errors in {m['units']}:"]
-    for split in ("test", "hdev"):
-        if split in m:
-            x, b = m[split], m[split]["baseline_metal_type_mean"]
-            lines.append(f"  {split:5s} n={x['n']:5d}  r2={x['r2']:.3f}  MAE={x['mae']:.2f}  RMSE={x['rmse']:.2f}  "
-                         f"max={x['max_error']:.1f}  bias={x.get('mean_error', float('nan')):+.2f}   "
-                         f"(per metal+type mean baseline: MAE={b['mae']:.2f})")
-            if x.get("metal_series", {}).get("neighbours", {}).get("n"):
-                nb, wl = x["metal_series"]["neighbours"], x["metal_series"]["within_ligand"]
-                lines.append(f"  {split:5s} between metals, same ligand: neighbouring Ln n={nb['n']} r2={nb['r2']:.3f} "
-                             f"MAE={nb['mae']:.2f}; within-ligand pattern MAE={wl['mae']:.2f} r2={wl['r2']:.3f}")
+    for split in PRINTED_SPLITS:
+        if split not in m:
+            continue
+        x, b = m[split], m[split]["baseline_metal_type_mean"]
+        lines.append(f"  {split:16s} n={x['n']:5d}  r2={x['r2']:.3f}  MAE={x['mae']:.2f}  RMSE={x['rmse']:.2f}  "
+                     f"max={x['max_error']:.1f}  bias={x.get('mean_error', float('nan')):+.2f}   "
+                     f"(per metal+type mean baseline: MAE={b['mae']:.2f})")
+        if x.get("metal_series", {}).get("neighbours", {}).get("n"):
+            nb, wl = x["metal_series"]["neighbours"], x["metal_series"]["within_ligand"]
+            lines.append(f"  {'':16s} between metals, same ligand: neighbouring Ln n={nb['n']} r2={nb['r2']:.3f} "
+                         f"MAE={nb['mae']:.2f}; within-ligand pattern MAE={wl['mae']:.2f} r2={wl['r2']:.3f}")
+        rank = x.get("ranking") or {}
+        if rank.get("n_cells"):
+            recall = (f"top-10 recall {rank['top10_recall_median']:.0%} (median of {rank['top10_recall_cells']} "
+                      "cells)" if "top10_recall_median" in rank else "top-10 recall: no cell with 50 ligands")
+            lines.append(f"  {'':16s} ligand ranking per metal and type: Spearman {rank['spearman_median']:.2f} "
+                         f"(median of {rank['n_cells']} cells), {recall}")
+        unc = x.get("uncertainty") or {}
+        if unc.get("n"):
+            flagged = ("no error > 5" if unc.get("large_flagged") is None
+                       else f"{unc['large_flagged']:.0%} of {unc['n_large']} errors > 5 flagged")
+            lines.append(f"  {'':16s} uncertainty: {unc['within_2sigma']:.0%} of errors within 2 sigma; {flagged}; "
+                         f"{unc['flagged_share']:.0%} of predictions flagged")
+        if x.get("measured_by"):
+            lines.append(f"  {'':16s} measured by {x['measured_by']['model']} (trained without "
+                         f"{', '.join(x['measured_by']['held_out_scaffolds'])})")
     analogues = m.get("hdev", {}).get("analogue_scaffold_reference")
     if analogues:
         lines.append("  hdev labels vs the same substituent/metal/type on a training scaffold (labels, not a model): "
@@ -146,14 +175,21 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from core.model.evaluation import evaluate_model
     from core.model.inference import load_model
 
+    from core.model.evaluation import EvaluationError
+
     model = load_model(args.model, explicit=True, force_cpu=args.cpu)
-    metrics = evaluate_model(model, args.data, args.out)
+    try:
+        metrics = evaluate_model(model, args.data, args.out, holdout_data=args.holdout_data,
+                                 scaffold_holdout=args.scaffold_holdout)
+    except EvaluationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if not args.out:  # the card states what metrics.json next to it says
         from core.model.card import write_model_card
 
         write_model_card(model.directory, metrics)
     print(metrics_text(metrics))
-    for split in ("test", "hdev"):
+    for split in PRINTED_SPLITS:
         if split in metrics:
             print(f"\n{split}: per metal MAE " + ", ".join(f"{k} {v['mae']:.1f}"
                                                           for k, v in metrics[split]["per_metal"].items()))

@@ -11,7 +11,9 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from core.levels import LEVELS
+from core.model.evaluation import GROUP_HOLDOUT, HDEV_ONLY
 from core.model.inference import model_domain_text
+from core.model.training import SCAFFOLD_HOLDOUT
 
 
 def demote_headings(markdown: str, levels: int = 3) -> str:
@@ -91,6 +93,7 @@ def write_model_card(model_dir: str | Path, metrics: dict) -> Path:
             lines.append(_row(title, metrics[split_name]))
             lines.append(_row(f"{title}, baseline: mean per metal + type", metrics[split_name]
                               ["baseline_metal_type_mean"]))
+    lines += _provenance_lines(metrics)
     lines += _ranking_lines(metrics)
     for split_name in ("test", "hdev"):
         if split_name in metrics:
@@ -126,12 +129,34 @@ def write_model_card(model_dir: str | Path, metrics: dict) -> Path:
 
 def _split_titles(metrics: dict) -> list[tuple[str, str]]:
     """Evaluation sets in the order the card shows them.  ``hdev`` holds every out-of-sample frame; when those
-    are of several kinds (a pre-screen model: HDEV and the held-out groups) each kind has its own row too."""
-    if "group-holdout" not in metrics:
+    are of several kinds (a pre-screen model: HDEV and the held-out groups) each kind has its own row too, and
+    so have a group hold-out from another dataset and a scaffold hold-out measured by a sibling run."""
+    if not any(k in metrics for k in (GROUP_HOLDOUT, SCAFFOLD_HOLDOUT, HDEV_ONLY)):
         return [("test", "test split"), ("hdev", "HDEV (out of sample)")]
-    return [("test", "test split (random over complexes: interpolation)"),
-            ("group-holdout", "held-out groups (never trained on, every scaffold)"), ("hdev-only", "HDEV scaffold"),
-            ("hdev", "all out of sample")]
+    titles = [("test", "test split (random over complexes: interpolation)")]
+    if GROUP_HOLDOUT in metrics:
+        titles.append((GROUP_HOLDOUT, "held-out groups (never trained on, every scaffold)"))
+    if SCAFFOLD_HOLDOUT in metrics:
+        held = (metrics[SCAFFOLD_HOLDOUT].get("measured_by") or {}).get("held_out_scaffolds") or []
+        titles.append((SCAFFOLD_HOLDOUT, f"scaffold left out: {', '.join(held) or '?'} (sibling run)"))
+    if HDEV_ONLY in metrics:
+        return titles + [(HDEV_ONLY, "HDEV scaffold"), ("hdev", "all out of sample")]
+    return titles + [("hdev", "HDEV scaffold")]
+
+
+def _provenance_lines(metrics: dict) -> list[str]:
+    """Where the rows that this model's own split did not give came from."""
+    lines = []
+    source = (metrics.get(GROUP_HOLDOUT) or {}).get("source")
+    if source:
+        lines.append(f"- Held-out groups: the held-out groups of `{source}`, a dataset this model was not "
+                     "trained on; none of their groups is among its training groups (checked).")
+    sibling = (metrics.get(SCAFFOLD_HOLDOUT) or {}).get("measured_by")
+    if sibling:
+        lines.append(f"- Scaffold left out: measured by `{sibling['model']}`, the same configuration trained with "
+                     f"{', '.join(sibling['held_out_scaffolds'])} left out entirely (leave-one-scaffold-out); this "
+                     "model itself was trained on it. It is the error to expect on a scaffold never trained on.")
+    return ["", *lines] if lines else []
 
 
 def _ensemble_and_geometry_lines(meta: dict, cfg) -> list[str]:

@@ -18,7 +18,8 @@ from omegaconf import OmegaConf
 
 from core.chemistry.constants import REE_METALS
 from core.model.inference import BindingModel, predicted_binding_energies
-from core.model.training import frame_value, split_frames, training_frames
+from core.model.training import (SCAFFOLD_HOLDOUT, frame_value, held_out_kind, holdout_rules, split_frames,
+                                 training_frames)
 
 
 def regression_metrics(reference: Sequence[float], predicted: Sequence[float]) -> dict:
@@ -133,13 +134,92 @@ def _training_groups(frames: Sequence[Atoms]) -> list[str]:
 def evaluation_splits(model: BindingModel, data: str | Path) -> dict[str, list[Atoms]]:
     """train / val / test / hdev frames of ``data``, split exactly as the model's training run split it."""
     cfg = OmegaConf.load(str(model.directory / "config.yaml")).reescreen
-    oos = cfg.get("out_of_sample") or {}
     frames, _ = training_frames(data, cfg.get("geometry", "relaxed"))
-    return split_frames(frames, list(cfg.split), int(cfg.seed), oos.get("key"), list(oos.get("values", [])))
+    return split_frames(frames, list(cfg.split), int(cfg.seed), holdout_rules(cfg))
 
 
-def evaluate_model(model: BindingModel, data: str | Path, out_dir: str | Path | None = None) -> dict:
-    """Score ``model`` on the test split and the HDEV set of ``data``; write metrics.json and parity.png."""
+#: Evaluation sets beyond the random split, by what they measure: held-out groups, a scaffold left out by a
+#: sibling run, HDEV alone (a pre-screen model's out-of-sample frames are of several kinds).
+GROUP_HOLDOUT, HDEV_ONLY = "group-holdout", "hdev-only"
+
+
+class EvaluationError(ValueError):
+    """An evaluation that would not measure what it says (a leaked group, a sibling of another kind)."""
+
+
+def score_split(model: BindingModel, frames: Sequence[Atoms], train: Sequence[Atoms], label_key: str) -> dict:
+    """Every metric of one evaluation set (kcal/mol): regression, ranking, uncertainty (ensembles), per metal,
+    scaffold, type and substituent, the metal/type-mean baseline of ``train`` and the metal-series errors."""
+    from core.model.holdout import ranking_metrics, uncertainty_calibration  # holdout builds on this module
+
+    ref = _reference_binding(frames, label_key)
+    spread = None
+    if hasattr(model, "predict_spread") and model.strategy == "binding":
+        pred, spread = model.predict_spread(frames)
+    else:
+        pred = predicted_binding_energies(model, frames)
+    result = regression_metrics(ref, pred)
+    result["ranking"] = ranking_metrics(frames, ref, pred)
+    if spread is not None:
+        result["uncertainty"] = uncertainty_calibration(ref, pred, spread)
+    result["per_metal"] = _breakdown(frames, ref, pred, metal_of)
+    result["per_scaffold"] = _breakdown(frames, ref, pred, lambda a: str(a.info.get("scaffold", "?")))
+    result["per_type"] = _breakdown(frames, ref, pred, lambda a: str(a.info.get("type", "?")))
+    result["per_substituent"] = _breakdown(frames, ref, pred, lambda a: str(a.info.get("substituent", "?")))
+    result["baseline_metal_type_mean"] = regression_metrics(ref, group_mean_baseline(train, frames, label_key))
+    result["metal_series"] = metal_series_metrics(frames, ref, pred)
+    result["parity"] = (ref, pred)
+    return result
+
+
+def holdout_frames_from(model: BindingModel, data: str | Path, training_groups: Sequence[str]) -> list[Atoms]:
+    """The held-out groups' frames of another dataset (a group grid the model was not trained on), at the
+    model's geometry; refused if any of their groups is among the model's ``training_groups``."""
+    from core.model.holdout import group_of  # holdout builds on this module
+
+    geometry = OmegaConf.load(str(model.directory / "config.yaml")).reescreen.get("geometry", "relaxed")
+    frames = [a for a in training_frames(data, geometry)[0] if str(a.info.get("split")) == GROUP_HOLDOUT]
+    if not frames:
+        raise EvaluationError(f"{data} holds no frame of split {GROUP_HOLDOUT!r} (a group grid's held-out groups).")
+    leaked = sorted({group_of(a) for a in frames} & set(training_groups))
+    if leaked:
+        raise EvaluationError(f"{len(leaked)} held-out group(s) of {data} were trained on by {model.name} "
+                              f"({', '.join(leaked[:5])}): that would not measure new groups.")
+    return frames
+
+
+def sibling_scaffold_holdout(model: BindingModel, sibling_dir: str | Path) -> dict:
+    """The scaffold hold-out measured by a sibling: the same configuration trained with a scaffold left out
+    (``held_out_scaffolds``), evaluated on it by ``reescreen evaluate``.  Its metrics, with where they came
+    from; refused for a sibling of another label, geometry or strategy."""
+    from core.model.inference import read_metrics
+
+    sibling = Path(sibling_dir)
+    metrics = read_metrics(sibling) or {}
+    if SCAFFOLD_HOLDOUT not in metrics:
+        raise EvaluationError(f"{sibling} has no evaluated {SCAFFOLD_HOLDOUT!r} split: train it with "
+                              "`--set reescreen.held_out_scaffolds=[...]` and run `reescreen evaluate` on it first.")
+    ours = OmegaConf.load(str(model.directory / "config.yaml")).reescreen
+    theirs = OmegaConf.load(str(sibling / "config.yaml")).reescreen
+    for key in ("strategy", "geometry", "label_key"):
+        if ours.get(key) != theirs.get(key):
+            raise EvaluationError(f"{sibling} differs from {model.name} in {key} ({theirs.get(key)} vs "
+                                  f"{ours.get(key)}): its scaffold hold-out would not measure this model.")
+    if metrics.get("label_level_of_theory") != model.level_of_theory:
+        raise EvaluationError(f"{sibling} learned {metrics.get('label_level_of_theory')}, not {model.level_of_theory}.")
+    return metrics[SCAFFOLD_HOLDOUT] | {"measured_by": {"model": sibling.name, "held_out_scaffolds":
+                                                        list(theirs.get("held_out_scaffolds") or [])}}
+
+
+def evaluate_model(model: BindingModel, data: str | Path, out_dir: str | Path | None = None,
+                   holdout_data: str | Path | None = None, scaffold_holdout: str | Path | None = None) -> dict:
+    """Score ``model`` on the test split and the out-of-sample sets of ``data``; write metrics.json and
+    parity.png.
+
+    Out-of-sample frames of several kinds (HDEV, held-out groups, a held-out scaffold) are also scored kind by
+    kind.  ``holdout_data``: another dataset whose held-out groups this model never saw (the group grid, for
+    a model trained on the reference grid), scored as the group hold-out.  ``scaffold_holdout``: a sibling
+    model folder (:func:`sibling_scaffold_holdout`) whose scaffold hold-out is recorded for this model."""
     label_key = model.meta.get("label_key", "energy")
     parts = evaluation_splits(model, data)
     result: dict = {"model": model.name, "strategy": model.strategy, "units": model.meta.get("units", "kcal/mol"),
@@ -150,40 +230,37 @@ def evaluate_model(model: BindingModel, data: str | Path, out_dir: str | Path | 
                                                  if a.info.get("scaffold")}),
                     # read by `reescreen rank` to tell a group the model was trained on from a new one
                     "training_groups": _training_groups(parts["train"])}
-    from core.model.holdout import ranking_metrics, uncertainty_calibration  # holdout builds on this module
-
-    parity = {}
-    # out-of-sample frames of several kinds (HDEV, held-out groups) are also scored kind by kind
-    kinds = {("hdev-only" if k == "hdev" else k): k for k in sorted({str(a.info.get("split")) for a in parts["hdev"]})}
+    rules = holdout_rules(OmegaConf.load(str(model.directory / "config.yaml")).reescreen)
+    kinds: dict[str, list[Atoms]] = defaultdict(list)
+    for a in parts["hdev"]:
+        kind = held_out_kind(a, rules)
+        kinds[HDEV_ONLY if kind == "hdev" else kind].append(a)
     if len(kinds) > 1:
-        parts.update({key: [a for a in parts["hdev"] if str(a.info.get("split")) == kind] for key, kind in kinds.items()})
-    for split in ["test", "hdev"] + (list(kinds) if len(kinds) > 1 else []):
-        frames = parts[split]
-        if not frames:
+        parts.update(kinds)
+    sets = ["test", "hdev"] + (sorted(kinds) if len(kinds) > 1 else [])
+    if holdout_data is not None:
+        if GROUP_HOLDOUT in parts:
+            raise EvaluationError(f"{model.name} already holds out groups of its own data; --holdout-data is for "
+                                  "a model that never saw the other dataset.")
+        parts[GROUP_HOLDOUT] = holdout_frames_from(model, holdout_data, result["training_groups"])
+        result["counts"][GROUP_HOLDOUT] = len(parts[GROUP_HOLDOUT])
+        sets.append(GROUP_HOLDOUT)
+    parity = {}
+    for split in sets:
+        if not parts[split]:
             continue
-        ref = _reference_binding(frames, label_key)
-        spread = None
-        if hasattr(model, "predict_spread") and model.strategy == "binding":
-            pred, spread = model.predict_spread(frames)
-        else:
-            pred = predicted_binding_energies(model, frames)
-        result[split] = regression_metrics(ref, pred)
-        result[split]["ranking"] = ranking_metrics(frames, ref, pred)
-        if spread is not None:
-            result[split]["uncertainty"] = uncertainty_calibration(ref, pred, spread)
-        result[split]["per_metal"] = _breakdown(frames, ref, pred, metal_of)
-        result[split]["per_scaffold"] = _breakdown(frames, ref, pred, lambda a: str(a.info.get("scaffold", "?")))
-        result[split]["per_type"] = _breakdown(frames, ref, pred, lambda a: str(a.info.get("type", "?")))
-        result[split]["per_substituent"] = _breakdown(frames, ref, pred,
-                                                      lambda a: str(a.info.get("substituent", "?")))
-        result[split]["baseline_metal_type_mean"] = regression_metrics(
-            ref, group_mean_baseline(parts["train"], frames, label_key))
-        result[split]["metal_series"] = metal_series_metrics(frames, ref, pred)
+        result[split] = score_split(model, parts[split], parts["train"], label_key)
+        ref, pred = result[split].pop("parity")
         if split == "hdev":
             in_sample = [a for name in ("train", "val", "test") for a in parts[name]]
-            result[split]["analogue_scaffold_reference"] = analogue_scaffold_reference(in_sample, frames, label_key)
-        if split in ("test", "hdev"):
+            result[split]["analogue_scaffold_reference"] = analogue_scaffold_reference(in_sample, parts[split],
+                                                                                        label_key)
+        if split in ("test", "hdev") or split == GROUP_HOLDOUT and holdout_data is not None:
             parity[split] = (ref, pred)
+    if holdout_data is not None:
+        result[GROUP_HOLDOUT]["source"] = str(holdout_data)
+    if scaffold_holdout is not None:
+        result[SCAFFOLD_HOLDOUT] = sibling_scaffold_holdout(model, scaffold_holdout)
     out = Path(out_dir) if out_dir else model.directory
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(result, indent=2))

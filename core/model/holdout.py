@@ -3,7 +3,8 @@
 A random split over complexes puts every test ligand in training with other metals: it measures
 interpolation.  A chemist's new ligand is a new *group* on a known scaffold, or a new *scaffold*; the
 splits here hold out every complex of whole groups (on every scaffold and ring position, so a group
-cannot leak into training through another scaffold) or of a whole scaffold.  Held-out groups are drawn
+cannot leak into training through another scaffold); a whole scaffold is left out by a config's
+``held_out_scaffolds`` (:func:`core.model.training.holdout_rules`).  Held-out groups are drawn
 with a fixed seed before any training and recorded with the model, never chosen by a score.
 
 Energies are kcal/mol.
@@ -77,15 +78,6 @@ def group_holdout(frames: Sequence[Atoms], held_out: Sequence[str]) -> tuple[lis
     kept, test = [], []
     for a in frames:
         (test if group_of(a) in out else kept).append(a)
-    return kept, test
-
-
-def scaffold_holdout(frames: Sequence[Atoms], scaffold: str) -> tuple[list[Atoms], list[Atoms]]:
-    """(in-sample frames, frames of ``scaffold``)."""
-    kept = [a for a in frames if a.info.get("scaffold") != scaffold]
-    test = [a for a in frames if a.info.get("scaffold") == scaffold]
-    if not test:
-        raise HoldoutError(f"No frame of scaffold {scaffold!r} to hold out.")
     return kept, test
 
 

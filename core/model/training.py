@@ -64,11 +64,50 @@ def frame_value(atoms: Atoms, key: str) -> float:
                         "config's `reescreen:` block against the dataset.")
 
 
+#: Kind of the frames a ``held_out_scaffolds`` entry keeps out (a leave-one-scaffold-out evaluation run).
+SCAFFOLD_HOLDOUT = "scaffold-holdout"
+
+
+@dataclass(frozen=True)
+class HoldOutRule:
+    """Frames whose ``info[key]`` is one of ``values`` are out of sample, as kind ``kind`` (None: the value
+    itself, lower-case: ``hdev``, ``group-holdout``)."""
+
+    key: str
+    values: tuple[str, ...]
+    kind: str | None = None
+
+
+def holdout_rules(reescreen: DictConfig | dict) -> list[HoldOutRule]:
+    """The out-of-sample rules of a config's ``reescreen:`` block: ``out_of_sample: {key, values}`` (HDEV; for
+    a pre-screen model also the held-out groups), then ``held_out_scaffolds: [...]`` (scaffolds left out whole
+    of a leave-one-scaffold-out run)."""
+    rules = []
+    oos = reescreen.get("out_of_sample") or {}
+    if oos.get("key"):
+        rules.append(HoldOutRule(str(oos["key"]), tuple(str(v) for v in oos.get("values", []))))
+    scaffolds = reescreen.get("held_out_scaffolds") or []
+    if scaffolds:
+        rules.append(HoldOutRule("scaffold", tuple(str(s) for s in scaffolds), SCAFFOLD_HOLDOUT))
+    return rules
+
+
+def held_out_kind(atoms: Atoms, rules: Sequence[HoldOutRule]) -> str | None:
+    """Which kind of out-of-sample frame ``atoms`` is under ``rules`` (the first that matches), or None."""
+    for rule in rules:
+        value = str(atoms.info.get(rule.key))
+        if value in rule.values:
+            return rule.kind or value.lower()
+    return None
+
+
 def split_frames(frames: Sequence[Atoms], fractions: Sequence[float], seed: int,
-                 out_key: str | None, out_values: Sequence[str]) -> dict[str, list[Atoms]]:
-    """Out-of-sample frames apart; the rest split at random (fixed seed) into train/val/test."""
-    hdev = [a for a in frames if out_key and str(a.info.get(out_key)) in set(out_values)]
-    pool = [a for a in frames if not (out_key and str(a.info.get(out_key)) in set(out_values))]
+                 rules: Sequence[HoldOutRule]) -> dict[str, list[Atoms]]:
+    """Out-of-sample frames (any of ``rules``) apart, under ``hdev``; the rest split at random (fixed seed)
+    into train/val/test."""
+    out = [held_out_kind(a, rules) is not None for a in frames]
+    hdev = [a for a, o in zip(frames, out) if o]
+    pool = [a for a, o in zip(frames, out) if not o]
     if len(pool) < 3:
         raise TrainingError(f"Only {len(pool)} in-sample frames: at least 3 are needed for train/val/test.")
     order = np.random.default_rng(seed).permutation(len(pool))
@@ -167,8 +206,7 @@ def prepare_run(config_path: str | Path, data: str | Path, run_dir: str | Path,
     r = cfg.reescreen
     geometry = r.get("geometry", "relaxed")
     frames, refused = training_frames(data, geometry)
-    oos = r.get("out_of_sample") or {}
-    parts = split_frames(frames, list(r.split), int(r.seed), oos.get("key"), list(oos.get("values", [])))
+    parts = split_frames(frames, list(r.split), int(r.seed), holdout_rules(r))
     run = Path(run_dir).resolve()
     data_dir = run / "data"
     labels = _write_splits(parts, spec, data_dir)
@@ -211,8 +249,7 @@ def restore_split_files(run_dir: str | Path, data: str | Path) -> bool:
     recorded = json.loads((run / "split.json").read_text())
     r = cfg.reescreen
     frames, _ = training_frames(data, r.get("geometry", "relaxed"))
-    oos = r.get("out_of_sample") or {}
-    parts = split_frames(frames, list(r.split), int(r.seed), oos.get("key"), list(oos.get("values", [])))
+    parts = split_frames(frames, list(r.split), int(r.seed), holdout_rules(r))
     counts = {k: len(v) for k, v in parts.items()}
     if counts != recorded["counts"]:
         raise TrainingError(f"{data} now splits into {counts}, not the {recorded['counts']} this run was trained "
