@@ -5,7 +5,7 @@ import streamlit as st
 from app.figures import model_parity, per_metal_error
 from app.state import get_model, get_store, results_table, show_figure
 from core.levels import DEFAULT_LEVEL
-from core.model.card import demote_headings
+from core.model.card import demote_headings, evaluation_row, evaluation_sets
 from core.model.inference import ModelError, available_models, models_dir
 from core.storage.results import MODEL_COLUMN
 
@@ -40,12 +40,8 @@ if model.level_of_theory != "unknown" and "DFT" not in model.level_of_theory.upp
 
 metrics = model.metrics()
 if metrics:
-    table = pd.DataFrame([{"set": s, "n": metrics[s]["n"], "r²": metrics[s]["r2"], "MAE (kcal/mol)": metrics[s]["mae"],
-                           "RMSE (kcal/mol)": metrics[s]["rmse"], "max error (kcal/mol)": metrics[s]["max_error"],
-                           "baseline MAE (metal+type mean)": metrics[s]["baseline_metal_type_mean"]["mae"],
-                           "neighbouring-Ln ΔE_bind MAE (kcal/mol)":
-                               metrics[s].get("metal_series", {}).get("neighbours", {}).get("mae")}
-                          for s in ("test", "hdev") if s in metrics])
+    table = pd.DataFrame([evaluation_row(title, metrics[s]) for s, title in evaluation_sets(metrics) if s in metrics])
+    table = table.dropna(axis="columns", how="all")  # ranking and uncertainty columns only where measured
     st.subheader("Measured by `reescreen evaluate`")
     st.dataframe(table, hide_index=True, width="stretch")
     st.caption("Neighbouring-Ln ΔE_bind: E_bind(Ln[k+1]) − E_bind(Ln[k]) for one ligand and type, what "
@@ -58,24 +54,30 @@ else:
     st.info("This model has no metrics.json yet: run `reescreen evaluate` on it.")
 
 st.subheader("On your results")
-store = get_store()
-df = results_table()
-if st.button("Predict every stored complex", key="model_predict_all",
-             help="Adds the model's E_bind to every QC-passed result that has none from this model."):
-    from core.model.predict import add_model_predictions
-
-    with st.spinner("Predicting…"):
-        n = add_model_predictions(store, model)
-    if n:
-        st.success(f"{n} complexes predicted by {model.name}.")
-    else:
-        st.info(f"Every QC-passed complex in the store already has a prediction from {model.name}: nothing new to "
-                "predict.")
-    df = results_table()
-if not df.empty and df[MODEL_COLUMN].notna().any():
-    show_figure(model_parity(df), "model_parity_results")
+if model.geometry == "grafted":
+    # its inputs are unrelaxed grafted starts: on optimised structures its numbers would not be what the card says
+    st.info(f"{model.name} is a pre-screen model: it predicts E_bind ({model.level_of_theory}, kcal/mol) from "
+            "grafted, unrelaxed complexes, to rank groups before any quantum chemistry. Use it on the Library page "
+            "(\"Rank with the model\") or with `reescreen rank`; it does not predict optimised results.")
 else:
-    st.caption("No stored result carries a prediction yet.")
+    store = get_store()
+    df = results_table()
+    if st.button("Predict every stored complex", key="model_predict_all",
+                 help="Adds the model's E_bind to every QC-passed result that has none from this model."):
+        from core.model.predict import add_model_predictions
+
+        with st.spinner("Predicting…"):
+            n = add_model_predictions(store, model)
+        if n:
+            st.success(f"{n} complexes predicted by {model.name}.")
+        else:
+            st.info(f"Every QC-passed complex in the store already has a prediction from {model.name}: nothing new to "
+                    "predict.")
+        df = results_table()
+    if not df.empty and df[MODEL_COLUMN].notna().any():
+        show_figure(model_parity(df), "model_parity_results")
+    else:
+        st.caption("No stored result carries a prediction yet.")
 
 with st.expander("Model card", expanded=not metrics):
     st.markdown(demote_headings(model.card()) or "No MODEL_CARD.md in this model folder.")

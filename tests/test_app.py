@@ -230,7 +230,8 @@ def test_model_page_shows_card_metrics_device_and_predicts_stored_results(tiny_m
     assert at.selectbox(key="model_name").value == "tiny"
     assert {m.label: m.value for m in at.metric}["Device"] in ("CPU", "CUDA")
     table = at.dataframe[0].value
-    assert list(table["set"]) == ["test", "hdev"] and table["MAE (kcal/mol)"].notna().all()
+    assert list(table["set"]) == ["test split", "HDEV (out of sample)"] and table["MAE (kcal/mol)"].notna().all()
+    assert "errors within 2σ" not in table.columns  # a single model has no spread to calibrate
     assert any("not a DFT model" in w.value for w in at.warning)
     at.checkbox(key="model_force_cpu").check().run()
     assert {m.label: m.value for m in at.metric}["Device"] == "CPU"
@@ -289,6 +290,29 @@ def test_library_rank_with_the_model_says_so_when_no_pre_screen_model_is_install
     at.radio(key="lib_source").set_value("Rank with the model").run()
     assert not at.exception
     assert "No pre-screen model is installed" in at.info[0].value
+
+
+def test_model_page_shows_each_evaluation_set_of_an_ensemble_with_its_ranking_and_calibration(
+        tiny_prescreen_ensemble, monkeypatch, tmp_path):
+    import shutil
+
+    from app.state import get_model
+
+    shutil.copytree(tiny_prescreen_ensemble[0], tmp_path / "models" / "prescreen")
+    monkeypatch.setenv("REESCREEN_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("REESCREEN_DB", str(tmp_path / "x.db"))
+    get_model.clear()
+    at = _page("model").run()
+    assert not at.exception
+    table = at.dataframe[0].value.set_index("set")
+    held = "held-out groups (never trained on, every scaffold)"
+    assert list(table.index) == ["test split (random over complexes: interpolation)", held, "HDEV scaffold",
+                                 "all out of sample"]
+    metrics = json.loads((tmp_path / "models" / "prescreen" / "metrics.json").read_text())
+    assert table.loc[held, "n"] == 4 and table.loc[held, "MAE (kcal/mol)"] == pytest.approx(metrics["group-holdout"]["mae"])
+    assert table.loc[held, "errors within 2σ"] == pytest.approx(metrics["group-holdout"]["uncertainty"]["within_2sigma"])
+    # a pre-screen model is not offered for optimised results: its inputs are grafted starts
+    assert not at.button and "pre-screen model" in at.info[0].value and "Rank with the model" in at.info[0].value
 
 
 def test_library_ranks_groups_with_the_model_and_queues_the_chosen_ones_for_xtb(tiny_prescreen_ensemble,

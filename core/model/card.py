@@ -88,7 +88,7 @@ def write_model_card(model_dir: str | Path, metrics: dict) -> Path:
         "| set | n | r² | MAE | RMSE | max error |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for split_name, title in _split_titles(metrics):
+    for split_name, title in evaluation_sets(metrics):
         if split_name in metrics:
             lines.append(_row(title, metrics[split_name]))
             lines.append(_row(f"{title}, baseline: mean per metal + type", metrics[split_name]
@@ -127,7 +127,7 @@ def write_model_card(model_dir: str | Path, metrics: dict) -> Path:
     return path
 
 
-def _split_titles(metrics: dict) -> list[tuple[str, str]]:
+def evaluation_sets(metrics: dict) -> list[tuple[str, str]]:
     """Evaluation sets in the order the card shows them.  ``hdev`` holds every out-of-sample frame; when those
     are of several kinds (a pre-screen model: HDEV and the held-out groups) each kind has its own row too, and
     so have a group hold-out from another dataset and a scaffold hold-out measured by a sibling run."""
@@ -142,6 +142,19 @@ def _split_titles(metrics: dict) -> list[tuple[str, str]]:
     if HDEV_ONLY in metrics:
         return titles + [(HDEV_ONLY, "HDEV scaffold"), ("hdev", "all out of sample")]
     return titles + [("hdev", "HDEV scaffold")]
+
+
+def evaluation_row(title: str, m: dict) -> dict:
+    """One evaluation set as a table row (kcal/mol): errors, the baseline, the neighbouring-lanthanide
+    difference error, ligand ranking and, for an ensemble, uncertainty calibration (None where not measured)."""
+    rank, unc = m.get("ranking") or {}, m.get("uncertainty") or {}
+    return {"set": title, "n": m["n"], "r²": m["r2"], "MAE (kcal/mol)": m["mae"], "RMSE (kcal/mol)": m["rmse"],
+            "max error (kcal/mol)": m["max_error"],
+            "baseline MAE (metal+type mean)": m["baseline_metal_type_mean"]["mae"],
+            "neighbouring-Ln ΔE_bind MAE (kcal/mol)": (m.get("metal_series") or {}).get("neighbours", {}).get("mae"),
+            "ligand ranking, median Spearman": rank.get("spearman_median"),
+            "top-10 recall, median": rank.get("top10_recall_median"),
+            "errors within 2σ": unc.get("within_2sigma"), "errors > 5 kcal/mol flagged": unc.get("large_flagged")}
 
 
 def _provenance_lines(metrics: dict) -> list[str]:
@@ -180,7 +193,7 @@ def _ensemble_and_geometry_lines(meta: dict, cfg) -> list[str]:
 def _ranking_lines(metrics: dict) -> list[str]:
     """Ranking quality and uncertainty calibration per evaluation set, where measured."""
     lines = []
-    for split_name, title in _split_titles(metrics):
+    for split_name, title in evaluation_sets(metrics):
         m = metrics.get(split_name) or {}
         rank, unc = m.get("ranking") or {}, m.get("uncertainty")
         if rank.get("n_cells"):

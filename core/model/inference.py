@@ -55,10 +55,11 @@ def bundled_model_dir() -> Path:
 
 
 def available_models() -> list[Path]:
-    """Model folders in the trusted model folder that hold a packaged model, the bundled one first."""
+    """Model folders in the trusted model folder that hold a packaged model or an ensemble of them, the
+    bundled one first."""
     if not models_dir().is_dir():
         return []
-    found = [p for p in models_dir().iterdir() if (p / PACKAGE_FILE).is_file()]
+    found = [p for p in models_dir().iterdir() if (p / PACKAGE_FILE).is_file() or (p / "ensemble.json").is_file()]
     return sorted(found, key=lambda p: (p.name != BUNDLED_MODEL_NAME, p.name))
 
 
@@ -110,6 +111,15 @@ class ModelFolder:
     @property
     def level_of_theory(self) -> str:
         return self.meta.get("level_of_theory") or "unknown"
+
+    @property
+    def geometry(self) -> str:
+        """The structures it was trained on: ``relaxed`` (optimised complexes) or ``grafted`` (a pre-screen
+        model's unrelaxed starts), from its ``config.yaml``."""
+        from omegaconf import OmegaConf
+
+        config = self.directory / "config.yaml"
+        return str(OmegaConf.load(str(config)).reescreen.get("geometry", "relaxed")) if config.exists() else "relaxed"
 
     def card(self) -> str:
         card = self.directory / "MODEL_CARD.md"
