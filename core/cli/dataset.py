@@ -44,7 +44,7 @@ def add_parser(sub) -> None:
     b.add_argument("--settings", default="fast", choices=list(PRESETS), help="search/optimisation preset")
     b.add_argument("--scheduler", help="Dask scheduler address (default: embedded cluster)")
     b.add_argument("--workers", type=int, help="worker processes of the embedded cluster")
-    b.add_argument("--concurrent-ligands", type=int, help="ligands screened at once (default: one per 4 workers)")
+    b.add_argument("--concurrent-ligands", type=int, help="ligands screened at once (default: one per 4 workers, at least 2)")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_db(b)
     tp = dsub.add_parser("templates", help="write the scaffold templates for grafting from a store",
