@@ -469,12 +469,26 @@ def test_scf_guard_hands_on_the_density_of_the_lowest_cycle():
     assert (stop.value.cycles, stop.value.lowest_density) == (10, "density 5")
 
 
-@pytest.mark.parametrize("stage, files", [("coarse-grid guess", 1), ("final", 2)])
+def test_the_damped_guess_cycles_checkpoint_only_their_lowest_density(tmp_path, monkeypatch):
+    """A guess stage that climbs towards a runaway must not leave its climbing density to be resumed from."""
+    from core.levels import dft as dft_module
+
+    monkeypatch.setattr(dft_module, "CHECKPOINT_EVERY_S", 0.0)
+    path = tmp_path / "scf-guess.npz"
+    saver = dft_module._CheckpointSaver(path, "guess", 3, in_solvent=False, lowest_only=True)
+    for cycle, energy in enumerate([-1850.7, -1851.6, -1851.9, -1851.2, -1849.0], start=1):
+        saver({"dm": np.full((2, 2), float(cycle))}, energy, cycle)
+    saved = np.load(path)
+    assert float(saved["energy"]) == -1851.9 and int(saved["cycles"]) == 3 + 3
+    assert saved["dm"][0, 0] == 3.0 and not bool(saved["in_solvent"]) and str(saved["stage"]) == "guess"
+
+
+@pytest.mark.parametrize("stage, files", [("guess", 1), ("coarse", 2), ("final", 3)])
 def test_a_single_point_killed_mid_scf_resumes_from_its_saved_density_and_gives_the_same_energy(tmp_path, stage,
                                                                                                   files):
     """A refinement killed with its worker (a session or cluster job ending) loses at most one checkpoint
-    interval: the rerun goes on from the stage's saved density.  The coarse-grid stage saves first (one file);
-    the final SCF's first save makes the second."""
+    interval: the rerun goes on from the latest stage's saved density.  The damped guess cycles save first (one
+    file), the coarse-grid stage's first save makes the second, the final SCF's the third."""
     import os
     import signal
     import subprocess
@@ -502,7 +516,9 @@ def test_a_single_point_killed_mid_scf_resumes_from_its_saved_density_and_gives_
         time.sleep(0.01)
     child.wait(timeout=30)
     assert len(saved) == files and child.returncode == -signal.SIGKILL, f"the SCF finished its {stage} stage first"
-    cycle_saved = max(int(np.load(p)["cycles"]) for p in saved)  # the final stage resumes first when saved
+    latest = max(saved, key=lambda p: int(np.load(p)["cycles"]))  # the latest stage saved is the one resumed
+    assert str(np.load(latest)["stage"]) == stage
+    cycle_saved = int(np.load(latest)["cycles"])
 
     resumed = TINY.single_point(la_diaqua(), 3, FAST, checkpoint_dir=checkpoints)
     assert resumed.details["resumed_at_cycle"] == cycle_saved >= 1

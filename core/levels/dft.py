@@ -260,9 +260,10 @@ class PySCFCalculator(Calculator):
         self.checkpoint_dir: Path | None = None
 
     def checkpoint_path(self, stage: str) -> Path | None:
-        """Where a stage's density is saved (``coarse``: the coarse-grid SCF that makes the guess; ``final``:
-        the SCF that counts): one file per stage, level, attempt, charge, spin and geometry (coordinates to
-        1e-5 Å), so a checkpoint is only ever read back by the same calculation."""
+        """Where a stage's density is saved (``guess``: the damped cycles from the initial guess; ``coarse``: the
+        coarse-grid SCF that makes the guess; ``final``: the SCF that counts): one file per stage, level,
+        attempt, charge, spin and geometry (coordinates to 1e-5 Å), so a checkpoint is only ever read back by
+        the same calculation."""
         if self.checkpoint_dir is None:
             return None
         identity = json.dumps({"level": self.level.name, "attempt": self.attempt_options, "charge": self.charge,
@@ -278,9 +279,11 @@ class PySCFCalculator(Calculator):
         lib.num_threads(_threads())
         mol = self.build_mole(self.atoms)
         final_checkpoint, coarse_checkpoint = self.checkpoint_path("final"), self.checkpoint_path("coarse")
+        guess_checkpoint = self.checkpoint_path("guess")
+        earlier = (coarse_checkpoint, guess_checkpoint)
         resumed = _read_checkpoint(final_checkpoint, mol.nao)
         if resumed is not None:
-            self._final_scf(mol, resumed["guess"], None, int(resumed["cycles"]), final_checkpoint, coarse_checkpoint)
+            self._final_scf(mol, resumed["guess"], None, int(resumed["cycles"]), final_checkpoint, earlier)
             self.results["resumed_at_cycle"] = int(resumed["cycles"])
             return
         # the guess stages only shape the density handed on to the SCF that counts, so they integrate the
@@ -295,20 +298,27 @@ class PySCFCalculator(Calculator):
         # from the first cycle
         in_solvent = self.multiplicity > 1 or self.level.options.solvent == "none"
         resumed = _read_checkpoint(coarse_checkpoint, mol.nao)
-        if resumed is not None:  # killed in the coarse-grid stage: go on from its last saved density
+        in_pre_cycles = resumed is None
+        if resumed is None:
+            # killed in the damped cycles (20 min of them for Lu(HOPO-methyl)4 on 2 cores): they go on from
+            # their lowest saved density, in the phase they had reached
+            resumed = _read_checkpoint(guess_checkpoint, mol.nao)
+        if resumed is not None:
             guess, cycles, in_solvent = resumed["guess"], int(resumed["cycles"]), bool(resumed["in_solvent"])
         else:
             guess = initial_guess(self.level, mol, self.atoms, self.charge, self.multiplicity)
-        if len(self.atoms) > 1 and resumed is None:
+        if len(self.atoms) > 1 and in_pre_cycles:
             # a few damped, level-shifted cycles first: from a superposition guess, plain DIIS ran away (to
             # +800 Eh) on Lu(HOPO-methyl)(H2O)6, whose 4f levels lie among the ligand's lone pairs
-            pre_h, n, guess_out, shared_df = self._pre_cycles(mol, guess, coarse, in_solvent, None)
+            saver = _CheckpointSaver(guess_checkpoint, "guess", cycles, in_solvent=in_solvent, lowest_only=True)
+            pre_h, n, guess_out, shared_df = self._pre_cycles(mol, guess, coarse, in_solvent, None, saver)
             cycles += n
             if pre_h is None and not in_solvent:
                 # ran away in the gas phase (Lu(CAM-methyl)(H2O)6, 1+: -2311 -> +776 Eh by cycle 3, while in
                 # SMD water it descends from cycle 1): every guess stage moves into the solvent
                 in_solvent = True
-                pre_h, n, guess_out, shared_df = self._pre_cycles(mol, guess, coarse, True, shared_df)
+                saver = _CheckpointSaver(guess_checkpoint, "guess", cycles, in_solvent=True, lowest_only=True)
+                pre_h, n, guess_out, shared_df = self._pre_cycles(mol, guess, coarse, True, shared_df, saver)
                 cycles += n
             guess = guess_out
             pre_h = float("inf") if pre_h is None else pre_h
@@ -317,7 +327,7 @@ class PySCFCalculator(Calculator):
             # than solvated ones); its density starts the final SCF a few cycles from convergence
             gas = self.scf_object(mol, solvated=in_solvent, grids=coarse, with_df=shared_df)
             gas.max_cycle = min(gas.max_cycle, GAS_STAGE_MAX_CYCLES)
-            saver = _CheckpointSaver(coarse_checkpoint, cycles, in_solvent=in_solvent)
+            saver = _CheckpointSaver(coarse_checkpoint, "coarse", cycles, in_solvent=in_solvent)
             try:
                 gas_h, n = _kernel(gas, guess, on_cycle=saver)
                 if gas.converged or gas_h < pre_h:
@@ -327,27 +337,28 @@ class PySCFCalculator(Calculator):
                 guess = stop.lowest_density if stop.lowest_density is not None else guess
             cycles += n
             shared_df = shared_df or _df_of(gas)
-        self._final_scf(mol, guess, shared_df, cycles, final_checkpoint, coarse_checkpoint)
+        self._final_scf(mol, guess, shared_df, cycles, final_checkpoint, earlier)
         if resumed is not None:
             self.results["resumed_at_cycle"] = int(resumed["cycles"])
 
     def _final_scf(self, mol, guess, shared_df, cycles: int, checkpoint: Path | None,
-                   coarse_checkpoint: Path | None) -> None:
+                   earlier: tuple[Path | None, ...]) -> None:
         """The SCF that counts, on the level's own grid, from ``guess``; ``cycles`` already spent.  Its density
-        is saved to ``checkpoint`` as it goes; both stages' files are removed once the attempt has converged
-        or failed (the coarse one is kept until then: a kill before the first save resumes from it)."""
+        is saved to ``checkpoint`` as it goes; every stage's file is removed once the attempt has converged
+        or failed (the ``earlier`` stages' are kept until then: a kill before the first save resumes from
+        them)."""
         mf = self.scf_object(mol, with_df=shared_df)
-        saver = _CheckpointSaver(checkpoint, cycles)
+        saver = _CheckpointSaver(checkpoint, "final", cycles)
         try:
             energy_h, n = _kernel(mf, guess, FINAL_RUNAWAY_EH, on_cycle=saver)
         except _RunAway as stop:
-            _remove(checkpoint, coarse_checkpoint)
+            _remove(checkpoint, *earlier)
             raise CalculationFailed(f"SCF ran away (energy up > {FINAL_RUNAWAY_EH} Eh from its lowest by cycle "
                                     f"{stop.cycles})") from None
         except CalculationFailed:
-            _remove(checkpoint, coarse_checkpoint)
+            _remove(checkpoint, *earlier)
             raise
-        _remove(checkpoint, coarse_checkpoint)
+        _remove(checkpoint, *earlier)
         cycles += n
         if not mf.converged:
             raise CalculationFailed(f"SCF not converged in {self.attempt_options.get('max_cycle')} cycles")
@@ -362,7 +373,7 @@ class PySCFCalculator(Calculator):
             if problem:
                 raise CalculationFailed(problem)
 
-    def _pre_cycles(self, mol, guess, grids, solvated: bool, with_df):
+    def _pre_cycles(self, mol, guess, grids, solvated: bool, with_df, on_cycle=None):
         """Damped, level-shifted cycles from ``guess``: (energy in Hartree, or None if they ran away; cycles;
         the density to go on from; the density-fitting object to share).  After a runaway the density goes on
         from the lowest-energy cycle: Gd(CAM-methyl)(H2O)6 with 4f in valence fell to -1851.86 Eh by cycle 5
@@ -371,7 +382,7 @@ class PySCFCalculator(Calculator):
         pre.level_shift, pre.damp, pre.diis_start_cycle = 0.5, 0.5, 4
         pre.max_cycle, pre.conv_tol = PRECONVERGE_CYCLES, 1e-5
         try:
-            energy, n = _kernel(pre, guess)
+            energy, n = _kernel(pre, guess, on_cycle=on_cycle)
         except _RunAway as stop:
             return None, stop.cycles, stop.lowest_density if stop.lowest_density is not None else guess, \
                 _df_of(pre)
@@ -553,23 +564,28 @@ class Orbitals:
 
 
 class _CheckpointSaver:
-    """Saves the final SCF's density every :data:`CHECKPOINT_EVERY_S` (and after its first cycle), atomically:
-    a kill between two saves loses at most that much work, never the file."""
+    """Saves a stage's density every :data:`CHECKPOINT_EVERY_S` (and after its first cycle), atomically: a kill
+    between two saves loses at most that much work, never the file.  With ``lowest_only`` (the damped guess
+    cycles, which may climb before they are stopped as a runaway) only a density lower than every one before
+    it is saved."""
 
-    def __init__(self, path: Path | None, cycles_before: int, in_solvent: bool = True):
-        self.path, self.cycles_before, self.last = path, cycles_before, -float("inf")
-        self.in_solvent = in_solvent
+    def __init__(self, path: Path | None, stage: str, cycles_before: int, in_solvent: bool = True,
+                 lowest_only: bool = False):
+        self.path, self.stage, self.cycles_before, self.last = path, stage, cycles_before, -float("inf")
+        self.in_solvent, self.lowest_only, self.lowest = in_solvent, lowest_only, float("inf")
 
     def __call__(self, env: dict, energy: float, cycle: int) -> None:
         if self.path is None or time.monotonic() - self.last < CHECKPOINT_EVERY_S:
+            return
+        if self.lowest_only and energy >= self.lowest:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_name(self.path.stem + ".partial.npz")
         orbitals = {k: _host(env[k]) for k in ("mo_coeff", "mo_occ") if env.get(k) is not None}
         np.savez(partial, dm=_host(env["dm"]), energy=energy, cycles=self.cycles_before + cycle,
-                 in_solvent=self.in_solvent, **orbitals)
+                 in_solvent=self.in_solvent, stage=self.stage, **orbitals)
         os.replace(partial, self.path)
-        self.last = time.monotonic()
+        self.last, self.lowest = time.monotonic(), min(self.lowest, energy)
 
 
 def _read_checkpoint(path: Path | None, nao: int) -> dict | None:
