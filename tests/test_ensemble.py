@@ -27,6 +27,9 @@ def test_two_members_train_from_different_seeds_and_the_ensemble_reports_mean_an
     each = np.vstack([m.predict(frames) for m in model.members])
     assert np.allclose(mean, each.mean(axis=0)) and np.allclose(spread, each.std(axis=0, ddof=1))
     assert (spread > 0).all()  # two differently initialised networks do not agree to the last digit
+    # the pre-screen size predicts on CPU in its own fastest batch (benchmarks/bench_batch_size.py), same numbers
+    assert [m.default_batch_size() for m in model.members] == [8, 8]
+    assert np.allclose(model.predict(frames, batch_size=1), mean, atol=1e-3)
     metrics = json.loads((model_dir / "metrics.json").read_text())
     assert metrics["test"]["uncertainty"]["n"] == metrics["test"]["n"]
     assert 0.0 <= metrics["test"]["uncertainty"]["within_2sigma"] <= 1.0

@@ -166,6 +166,7 @@ def test_batched_and_single_predictions_agree(tiny_model):
     model = load_model(tmp / "run" / "model", explicit=True)
     frames = tiny_frames()
     assert np.allclose(model.predict(frames, batch_size=1), model.predict(frames, batch_size=8), atol=1e-3)
+    assert model.default_batch_size() == 1  # the bundled size's fastest on CPU (benchmarks/bench_batch_size.py)
 
 
 def test_model_outside_models_folder_is_refused_unless_named_explicitly(tiny_model, tmp_path):

@@ -190,9 +190,11 @@ class BindingModel(ModelFolder):
         return compute_neighborlist_(data, r_max=self.meta["r_max"])
 
     def default_batch_size(self) -> int:
-        """CPU 1: on a 2-core CPU single structures are as fast as batches of 8 and faster than 32
-        (``benchmarks/bench_inference.py``); CUDA 64."""
-        return 64 if self.device == "cuda" else 1
+        """CUDA 64; on CPU the model's own ``cpu_batch_size`` (``model.json``, from its config's
+        ``reescreen.cpu_batch_size``; 1 when not recorded).  The fastest CPU batch depends on the network's
+        size (``benchmarks/bench_batch_size.py``): the bundled model is fastest one structure at a time, the
+        smaller pre-screen members in batches of 8 (1.5x)."""
+        return 64 if self.device == "cuda" else int(self.meta.get("cpu_batch_size", 1))
 
     def batch(self, frames: Sequence[Atoms]) -> dict:
         """``frames`` as one batched graph (neighbour lists at the model's cutoff) on the model's device.

@@ -339,7 +339,7 @@ def package_model(checkpoint: str | Path, model_dir: str | Path, run_dir: str | 
     meta = {"strategy": cfg.reescreen.strategy, "units": cfg.reescreen.get("units", "kcal/mol"),
             "type_names": list(cfg.model_type_names), "r_max": float(cfg.cutoff_radius),
             "label_key": cfg.reescreen.get("label_key", "energy"), "split": split,
-            "training": training_history(run)}
+            "cpu_batch_size": int(cfg.reescreen.get("cpu_batch_size", 1)), "training": training_history(run)}
     hashes = {}
     for source in str(split["data"]).split(","):
         data = Path(source.strip())
