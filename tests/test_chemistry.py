@@ -110,7 +110,36 @@ def test_qc_catches_a_proton_moved_from_the_c3_group_onto_a_catecholate_donor():
     away = atoms.positions[near] - atoms.positions[m]
     atoms.positions[acid_h] = atoms.positions[near] + 0.97 * away / np.linalg.norm(away)
     result = check_complex(atoms, smiles, -2, ctype)
-    assert not result.passed and "proton moved" in result.reason and "InChIKey" in result.reason
+    assert not result.passed and "proton moved" in result.reason and "heavy-atom skeleton" in result.reason
+
+
+def test_a_free_ligand_whose_bonds_rdkit_reads_as_another_resonance_form_is_kept():
+    """xTB's CAM-4-n-propyl dianion: no atom moves, but RDKit assigns its bonds as an amide-enolate quinone,
+    whose InChIKey (fixed-H and standard) is another molecule's; the graph check keeps it."""
+    from rdkit import Chem
+
+    from core.chemistry.ligands import make_ligand
+    from core.chemistry.qc import ligand_change, mol_from_atoms
+    from core.pipeline.tasks import compute_ligand_reference
+
+    ligand = make_ligand("CCCc1cc([O-])c([O-])c(C(=O)NC)c1")
+    free = compute_ligand_reference(ligand, FAST.with_changes(ligand_conformers=1))
+    assert free.status == OK, free.reason
+    perceived = mol_from_atoms(free.atoms, ligand.charge)
+    assert Chem.MolToInchiKey(perceived) != Chem.MolToInchiKey(Chem.MolFromSmiles(ligand.smiles))  # the old check
+    assert ligand_change(free.atoms, ligand.smiles) == ""
+    moved = free.atoms.copy()  # a ring C-H hydrogen put on a phenolate O: a real change is still caught
+    symbols = moved.get_chemical_symbols()
+    ring_h = next(i for i, s in enumerate(symbols) if s == "H" and any(
+        symbols[j] == "C" and moved.get_distance(i, j) < 1.15 and
+        sum(symbols[k] == "H" and moved.get_distance(j, k) < 1.15 for k in range(len(moved))) == 1
+        for j in range(len(moved))))
+    oxygen = next(j for j, s in enumerate(symbols) if s == "O" and not any(
+        symbols[k] == "C" and moved.get_distance(j, k) < 1.3 and
+        any(symbols[n] == "N" and moved.get_distance(k, n) < 1.45 for n in range(len(moved)))
+        for k in range(len(moved))))
+    moved.positions[ring_h] = moved.positions[oxygen] + [0.0, 0.0, 0.97]
+    assert "proton moved" in ligand_change(moved, ligand.smiles, "free ligand")
 
 
 def test_binding_energy_arithmetic_against_independent_calculation():

@@ -78,6 +78,28 @@ def test_rescreening_rechecks_complexes_an_older_qc_passed_without_recomputing_t
     assert store.db.get(id=lu).qc_version >= 2
 
 
+def test_rescreening_recovers_results_an_older_qc_rejected_without_cause(small_store_copy, client, hopo_methyl):
+    """QC version 2 read some unchanged ligands as other molecules (a perceived resonance form): their stored
+    complexes pass on the re-check, without being recomputed, and a free ligand it rejected is computed again."""
+    store = Store(small_store_copy)
+    la = store.get("complex", FAST, ligand=hopo_methyl.smiles, metal="La", ctype="1L6W")
+    e_bind = la.e_bind_kcal
+    store.update(la.id, delete_keys=("e_bind_kcal", "e_exchange_kcal"), status="qc_failed", qc_version=2,
+                 reason="ligand changed connectivity (InChIKey VULCPXFBQXMPAZ-UQNILYIBNA-L ≠ QABRMXQLIOBFNP-RUPMFNC)")
+    free = store.get("ligand", FAST, ligand=hopo_methyl.smiles)
+    e_free = free.energy_kcal
+    store.update(free.id, delete_keys=("energy_kcal", "qc_version"), status="failed",
+                 reason="free ligand changed connectivity on optimisation")
+    summary = run_screen(hopo_methyl, store, client, FAST, ["La", "Lu"], ["1L6W"])
+    assert summary.computed == 1 and summary.cached == 2  # the free ligand; no complex
+    assert store.energy("ligand", FAST, ligand=hopo_methyl.smiles) == pytest.approx(e_free, abs=1e-3)
+    row = store.get("complex", FAST, ligand=hopo_methyl.smiles, metal="La", ctype="1L6W")
+    assert row.id == la.id and row.status == "ok" and "reason" not in row and row.qc_version >= 3
+    assert row.e_bind_kcal == pytest.approx(e_bind, abs=1e-3) and "e_exchange_kcal" in row
+    df = results_frame(store).set_index("metal")
+    assert (df["qc"] == "passed").all() and df.loc["La", "E_bind (kcal/mol)"] == pytest.approx(e_bind, abs=1e-3)
+
+
 def test_results_are_keyed_by_settings(small_screen, hopo_methyl):
     store = Store(small_screen[0])
     assert store.has("complex", FAST, ligand=hopo_methyl.smiles, metal="La", ctype="1L6W")

@@ -91,9 +91,19 @@ def test_an_unusable_group_is_refused_with_the_reason(smiles, reason):
 def test_a_group_the_connectivity_check_cannot_read_is_refused_before_any_complex_is_built():
     from core.chemistry.groups import Group
 
-    # 1-adamantyl: bridgehead parities read from 3D give the rebuilt ligand a stereo layer its SMILES lacks
+    # pentafluorosulfanyl: MMFF cannot type hexavalent S, and the S-F bonds of its geometry are not read as bonds
     with pytest.raises(GroupError, match="every complex would be rejected by QC"):
-        check_group_on_scaffold(Group("1-adamantyl", canonical_group("*C12CC3CC(CC(C3)C1)C2")), "HOPO")
+        check_group_on_scaffold(Group("pentafluorosulfanyl", canonical_group("*S(F)(F)(F)(F)F")), "HOPO")
+
+
+@pytest.mark.parametrize("name, smiles, scaffold", [("1-adamantyl", "*C12CC3CC(CC(C3)C1)C2", "HOPO"),
+                                                    ("nitro", "*[N+](=O)[O-]", "CAM"), ("azido", "*N=[N+]=[N-]", "CAM")])
+def test_a_group_whose_bonds_rdkit_reads_another_way_is_recognised_by_the_graph_check(name, smiles, scaffold):
+    """The fixed-H InChIKey check (QC version 2) refused these: bridgehead stereo read from 3D, a nitro on a
+    catecholate rebuilt as N(O-)2 beside a quinone, an azide's charges; their graphs are their SMILES'."""
+    from core.chemistry.groups import Group
+
+    assert check_group_on_scaffold(Group(name, canonical_group(smiles)), scaffold).scaffold == scaffold
 
 
 def test_an_uploaded_group_list_keeps_the_good_rows_and_says_why_each_bad_row_was_refused():
@@ -121,7 +131,7 @@ def test_a_missing_group_file_is_a_clear_error():
 
 def test_cli_lists_and_checks_a_group_file(tmp_path):
     path = tmp_path / "mine.csv"
-    path.write_text("name,smiles\nethoxy,*OCC\n1-adamantyl,*C12CC3CC(CC(C3)C1)C2\nbroken,*C(\n")
+    path.write_text("name,smiles\nethoxy,*OCC\npentafluorosulfanyl,*S(F)(F)(F)(F)F\nbroken,*C(\n")
     run = subprocess.run([sys.executable, "-m", "core.cli", "ligands", "--groups", str(path), "--check"],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 1

@@ -4,7 +4,7 @@ A group is a neutral fragment written as SMILES with one ``*`` for the ring carb
 (``*C(F)(F)F``).  :func:`attach_group` puts it on a scaffold at a ring position (``C3``, ``C4``, ``C5``, named
 as in :func:`core.chemistry.grafting.ring_position_names`); :func:`check_group_on_scaffold` is the chemical
 check every library group passes on HOPO and CAM: the ligand is valid (one bidentate donor pair, anionic)
-and the connectivity check of the screen (fixed-H InChIKey of a ligand rebuilt from coordinates) recognises
+and the connectivity check of the screen (the molecular graph of a ligand read from coordinates) recognises
 it on a force-field geometry.  A group that fails that check would have every complex rejected by QC, so it
 is refused up front with the reason.
 """
@@ -21,7 +21,7 @@ from rdkit.Chem import AllChem, Descriptors, Lipinski, rdMolDescriptors
 
 from core.chemistry.grafting import group_atoms, plan_graft, reference_ligand, ring_position_names
 from core.chemistry.ligands import SCAFFOLDS, SUBSTITUENTS, LigandError, Ligand, make_ligand
-from core.chemistry.qc import inchikey_from_atoms, inchikey_from_smiles
+from core.chemistry.qc import ligand_change
 from core.chemistry.uploads import UploadError, clean_name, table_rows
 
 #: The bundled library: name, SMILES with ``*``, family.
@@ -154,10 +154,9 @@ def ligand_group(smiles: str) -> PlacedGroup | None:
 def check_group_on_scaffold(group: Group, scaffold: str, position: str = "C3", seed: int = 7) -> Ligand:
     """The ligand of ``group`` on ``scaffold``, after checking that the screen's QC can recognise it.
 
-    Raises :class:`GroupError` when the ligand is invalid (:func:`make_ligand`) or when its fixed-H InChIKey,
-    rebuilt from an MMFF geometry exactly as the QC rebuilds ligands cut out of a complex, differs from the
-    key of its SMILES (resonance forms RDKit cannot assign from coordinates, or stereo perceived in 3D where
-    the SMILES has none: bridgehead cages, nitro on a catecholate, azide, SF5).
+    Raises :class:`GroupError` when the ligand is invalid (:func:`make_ligand`), cannot be embedded in 3D, or
+    when its molecular graph read back from an MMFF geometry, exactly as the QC reads ligands cut out of a
+    complex, is not the graph of its SMILES (a bond too long or too short for the covalent radii).
     """
     smiles = attach_group(scaffold, group.smiles, position)
     try:
@@ -169,15 +168,11 @@ def check_group_on_scaffold(group: Group, scaffold: str, position: str = "C3", s
         raise GroupError(f"{group.name} on {scaffold} {position}: RDKit cannot embed the ligand in 3D.")
     AllChem.MMFFOptimizeMolecule(mol)
     atoms = Atoms([a.GetSymbol() for a in mol.GetAtoms()], positions=mol.GetConformer().GetPositions())
-    try:
-        key = inchikey_from_atoms(atoms, ligand.charge)
-    except ValueError as exc:
-        raise GroupError(f"{group.name} on {scaffold} {position}: the connectivity check cannot assign bonds "
-                         f"from coordinates ({exc}); every complex would be rejected by QC.") from None
-    if key != inchikey_from_smiles(ligand.smiles):
-        raise GroupError(f"{group.name} on {scaffold} {position}: the connectivity check reads the ligand "
-                         f"rebuilt from coordinates as another molecule ({key} ≠ "
-                         f"{inchikey_from_smiles(ligand.smiles)}); every complex would be rejected by QC.")
+    changed = ligand_change(atoms, ligand.smiles)
+    if changed:
+        raise GroupError(f"{group.name} on {scaffold} {position}: the connectivity check reads the ligand rebuilt "
+                         f"from coordinates as another molecule ({changed}); every complex would be rejected "
+                         "by QC.")
     return ligand
 
 

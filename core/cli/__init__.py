@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="reescreen",
         description="Screen bidentate ligands against the 16 rare earths: Architector La templates, swap to "
-                    f"every REE, {DEFAULT_LEVEL.name} optimisation, InChIKey QC, binding energies in {ENERGY_UNITS}.")
+                    f"every REE, {DEFAULT_LEVEL.name} optimisation, connectivity QC, binding energies in {ENERGY_UNITS}.")
     parser.add_argument("--version", action="version", version=f"reescreen {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for add, _ in COMMANDS.values():

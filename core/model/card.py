@@ -51,7 +51,7 @@ def write_model_card(model_dir: str | Path, metrics: dict) -> Path:
     if ours:
         lines += [
             ("" if ours.is_dft else "**Not DFT.** ") + f"The labels were computed by reescreen at {ours.name} (Architector La templates, metal swap, optimisation, "
-            f"fixed-H InChIKey QC). The model reproduces that level of theory, with its known errors: {ours.caveat}",
+            f"ligand-connectivity QC). The model reproduces that level of theory, with its known errors: {ours.caveat}",
             "",
         ]
     lines += [

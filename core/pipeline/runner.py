@@ -89,10 +89,12 @@ class ScreenSummary:
 
 
 def _columns(rec: Record, names: dict[str, str]) -> dict:
-    """Stored columns beside the record's own: the ligand's names, and the QC version a complex passed."""
+    """Stored columns beside the record's own: the ligand's names, and the QC version a complex (or a free
+    ligand, whose optimised conformers pass the same connectivity check) was judged by."""
     columns = dict(names) if rec.ligand else {}
-    if rec.kind == Kind.COMPLEX:
+    if rec.kind in (Kind.COMPLEX, Kind.LIGAND):
         columns["qc_version"] = QC_VERSION
+    if rec.kind == Kind.COMPLEX:
         columns["route"] = rec.extra.get("route", "")
     return columns
 

@@ -15,7 +15,7 @@ from core.chemistry.complexes import (CoordinationType, TemplateError, build_la_
                             swap_metal)
 from core.chemistry.constants import METAL_OXIDATION_STATE, TEMPLATE_METAL
 from core.chemistry.ligands import Ligand
-from core.chemistry.qc import check_complex, inchikey_from_atoms, inchikey_from_smiles
+from core.chemistry.qc import check_complex, ligand_change
 from core.levels import LevelError, LevelResult
 from core.pipeline.settings import ScreeningSettings
 from core.storage.records import FAILED, OK, QC_FAILED, Kind, Record
@@ -160,19 +160,15 @@ def compute_ligand_reference(ligand: Ligand, settings: ScreeningSettings) -> Rec
         conformers = _ligand_conformers(ligand, settings.ligand_conformers, settings.seed)
     except LevelError as exc:
         return Record(Kind.LIGAND, status=FAILED, reason=str(exc), charge=ligand.charge, **identity)
-    want = inchikey_from_smiles(ligand.smiles)
     for conf in conformers:
         try:
             rec = _from_level(Kind.LIGAND, _optimise(conf, ligand.charge, settings), ligand.charge, **identity)
         except LevelError as exc:
             errors.append(str(exc))
             continue
-        try:
-            same = inchikey_from_atoms(rec.atoms, ligand.charge) == want
-        except Exception:
-            same = False
-        if not same:
-            errors.append("free ligand changed connectivity on optimisation")
+        changed = ligand_change(rec.atoms, ligand.smiles, "free ligand")
+        if changed:
+            errors.append(f"{changed} on optimisation")
             continue
         if best is None or rec.energy < best.energy:
             best = rec

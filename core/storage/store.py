@@ -260,6 +260,14 @@ class Store:
             read_model.refresh(self.db.connection, [row_id])
         self._transaction(write)
 
+    def delete(self, row_ids: list[int]) -> None:
+        """Remove rows: a result judged by a check since corrected, so that the next run computes it again."""
+        def write() -> None:
+            self.db.delete([int(i) for i in row_ids])
+            read_model.refresh(self.db.connection, list(row_ids))
+        if row_ids:
+            self._transaction(write)
+
     def _transaction(self, write):
         for attempt in range(WRITE_ATTEMPTS):
             try:
