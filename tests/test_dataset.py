@@ -89,6 +89,37 @@ def test_dataset_build_command_reuses_the_store(small_store_copy, tmp_path):
     assert again["build"] == prov["build"] and again["sha256"] == prov["sha256"]  # the build's record is kept
 
 
+def test_a_stopped_build_stops_its_concurrent_ligands_and_starts_no_more(small_store_copy):
+    """SIGTERM (a session's end, `kill`) reaches only the main thread: the ligands screened beside it in
+    threads must stop too, with what finished stored, instead of the build going on ligand after ligand."""
+    import signal
+    import sqlite3
+    import time
+
+    def ligands_stored() -> set[str]:
+        with sqlite3.connect(small_store_copy, timeout=60) as con:
+            return {v for (v,) in con.execute("SELECT value FROM text_key_values WHERE key = 'ligand_name'")}
+
+    before = ligands_stored()
+    names = ["methyl", "ethyl", "methoxy", "amino", "fluoro", "chloro", "thiol", "nitrile"]
+    child = subprocess.Popen([str(BIN / "reescreen"), "dataset", "build", "--substituents", ",".join(names),
+                              "--scaffolds", "HOPO", "--types", "1L6W", "--metals", "La,Lu", "--no-hdev",
+                              "--no-progress", "--workers", "2", "--concurrent-ligands", "2",
+                              "--db", str(small_store_copy), "--out", str(small_store_copy.parent / "ds")],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while len(ligands_stored() - before) < 1 and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)  # a second ligand has been stored: the screens run two at a time
+    at_stop = ligands_stored()
+    child.send_signal(signal.SIGTERM)
+    stopped = time.monotonic()
+    _, err = child.communicate(timeout=120)
+    assert time.monotonic() - stopped < 30 and child.returncode != 0 and "interrupted" in err
+    after = ligands_stored()
+    # the two running screens may store what they were finishing; no ligand after them was started
+    assert len(after - at_stop) <= 2 and len(after) < len(before | {f"HOPO-{n}" for n in names})
+
+
 def test_ligands_screened_concurrently_are_all_stored_once(small_store_copy, client):
     from core.pipeline.dataset import build_dataset
 

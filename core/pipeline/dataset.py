@@ -95,10 +95,14 @@ def build_dataset(store: Store, client, settings: ScreeningSettings, grid: Seque
     errors: list[str] = []
     done = 0
 
+    stop = threading.Event()
+
     def screen(item: GridItem) -> None:
         nonlocal done
+        if stop.is_set():
+            return
         own = store if concurrent == 1 else Store(store.path)  # one SQLite connection per thread
-        summary = run_screen(item.ligand, own, client, settings, metals, item.ctypes)
+        summary = run_screen(item.ligand, own, client, settings, metals, item.ctypes, cancel=stop)
         with lock:
             totals["tasks"] += summary.computed
             errors.extend(summary.errors)
@@ -112,8 +116,16 @@ def build_dataset(store: Store, client, settings: ScreeningSettings, grid: Seque
     lock = threading.Lock()
     if grid:
         screen(grid[0])
-    with ThreadPoolExecutor(max_workers=concurrent) as pool:
+    pool = ThreadPoolExecutor(max_workers=concurrent)
+    try:
         list(pool.map(screen, grid[1:]))
+    except BaseException:
+        # Ctrl-C or SIGTERM reach this thread only: the screens running in the pool stop within a second,
+        # keeping what finished, and queued ligands never start (else the build went on, ligand after ligand)
+        stop.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     return {"ligands": len(grid), "ligands_computed_now": totals["ligands"], "tasks_computed_now": totals["tasks"],
             "errors": errors, "wall_s": time.perf_counter() - start, "concurrent_ligands": concurrent}
 
