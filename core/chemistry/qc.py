@@ -8,7 +8,7 @@ second shell keeps its graph but is no longer part of the complex.
 
 The graph leaves out bond orders and charges.  The protocol's InChIKey check needs them assigned from
 coordinates, and for a delocalised anion RDKit can assign a resonance form whose key is another molecule's:
-xTB-optimised CAM ligands with 4-alkyl, 4-vinyl or 4-ethynyl groups were read as an amide-enolate quinone
+optimised CAM ligands with 4-alkyl, 4-vinyl or 4-ethynyl groups were read as an amide-enolate quinone
 (fixed-H keys differ, standard keys too, since the mobile-H layer follows the assigned bonds), and every one
 of their complexes and their free ligand were rejected though no atom had moved (256 of the first 320
 InChIKey rejections of the group grid, and the 4L complexes of HDEV-thiol and HDEV-methylthio).  What the
