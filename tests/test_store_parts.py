@@ -68,3 +68,29 @@ def test_dataset_build_write_only_with_parts_imports_then_exports_what_is_new(sm
     assert "new rows exported" not in run.stderr and len(parts(folder)) == 1
     assert (tmp_path / "shards" / "provenance.json").is_file()
     assert Store(fresh).get("complex", FAST, ligand="CNC(=O)c1ccc(C)c(=O)n1[O-]", metal="La", ctype="1L6W")
+
+
+def test_reading_the_keys_of_a_part_is_linear_so_a_long_build_resumes_in_seconds(tmp_path):
+    """The group grid's store and parts hold ~20,000 rows; reading their keys once took minutes (a self-join
+    of ASE's key table, which has no index on the row id) and grew with the square of the rows."""
+    import gzip
+    import time
+
+    from core.storage.parts import held_keys
+
+    n = 20_000
+    part = tmp_path / "part.db"
+    with sqlite3.connect(part) as con:  # ASE's key table and index, as a store file has them
+        con.execute("CREATE TABLE text_key_values (key TEXT, value TEXT, id INTEGER)")
+        con.execute("CREATE INDEX text_index ON text_key_values(key)")
+        con.executemany("INSERT INTO text_key_values VALUES (?, ?, ?)",
+                        [(k, f"{k}-{i}" if k == "key" else ("ok" if i % 3 else "qc_failed"), i)
+                         for i in range(1, n + 1) for k in ("key", "status", "ligand")])
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    with open(part, "rb") as src, gzip.open(folder / "part-20261205-000000-000000.db.gz", "wb") as dst:
+        dst.write(src.read())
+    start = time.perf_counter()
+    held = held_keys(folder)
+    assert time.perf_counter() - start < 5
+    assert len(held) == n and ("key-3", "qc_failed") in held and ("key-4", "ok") in held

@@ -26,9 +26,12 @@ PART_GLOB = "part-*.db.gz"
 
 def _keyed_status(con: sqlite3.Connection) -> dict[str, tuple[int, str]]:
     """Row id and status of every content key in an open store file."""
-    rows = con.execute("SELECT k.value, k.id, s.value FROM text_key_values k JOIN text_key_values s "
-                       "ON s.id = k.id AND s.key = 'status' WHERE k.key = 'key'").fetchall()
-    return {key: (row_id, status) for key, row_id, status in rows}
+    # Two scans of ASE's key index joined here: text_key_values has no index on id, so a self-join in SQL is
+    # quadratic in the rows (minutes at a few thousand, growing with every part imported).
+    status = dict(con.execute("SELECT id, value FROM text_key_values WHERE key = 'status'"))
+    return {key: (row_id, status[row_id])
+            for row_id, key in con.execute("SELECT id, value FROM text_key_values WHERE key = 'key'")
+            if row_id in status}
 
 
 def _open_part(path: Path, into: Path) -> Path:
@@ -95,16 +98,16 @@ def import_parts(store: Store, folder: str | Path) -> int:
     import ase.db
 
     written = 0
+    if store.path.exists():
+        with sqlite3.connect(f"file:{store.path}?mode=ro", uri=True, timeout=60) as con:
+            ours = _keyed_status(con)
+    else:
+        ours = {}
     with tempfile.TemporaryDirectory() as tmp:
         for path in parts(folder):
             source_file = _open_part(path, Path(tmp))
             with sqlite3.connect(source_file) as con:
                 theirs = _keyed_status(con)
-            if store.path.exists():
-                with sqlite3.connect(f"file:{store.path}?mode=ro", uri=True, timeout=60) as con:
-                    ours = _keyed_status(con)
-            else:
-                ours = {}
             wanted = [(key, row_id) for key, (row_id, status) in theirs.items()
                       if key not in ours or (ours[key][1] != OK and status == OK)]
             if not wanted:
@@ -115,9 +118,10 @@ def import_parts(store: Store, folder: str | Path) -> int:
             with db:
                 if replaced:
                     db.delete(replaced)
-                for _, row_id in wanted:
+                for key, row_id in wanted:
                     row = source.get(id=row_id)
-                    db.write(row.toatoms(), key_value_pairs=row.key_value_pairs, data=row.data)
+                    ours[key] = (db.write(row.toatoms(), key_value_pairs=row.key_value_pairs, data=row.data),
+                                 row.key_value_pairs["status"])
             written += len(wanted)
             source_file.unlink()
     store.ensure_read_model()
