@@ -7,7 +7,9 @@ from pathlib import Path
 import ase.io
 import pandas as pd
 import pytest
+from ase.build import molecule
 
+from core.storage.records import Record
 from core.storage.results import export_csv, results_frame
 from core.cli import main
 from core.pipeline.runner import run_screen
@@ -199,3 +201,30 @@ def test_lock_file_left_by_a_killed_writer_does_not_block_the_store(small_store_
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr[-2000:]
     assert int(out.stdout.strip()) > 0
+
+
+LONG_READER = """
+import sqlite3, sys, time
+con = sqlite3.connect(sys.argv[1], isolation_level=None)
+con.execute("BEGIN")
+con.execute("SELECT count(*) FROM systems").fetchall()  # holds the read lock until the transaction ends
+print("reading", flush=True)
+time.sleep(float(sys.argv[2]))
+con.execute("ROLLBACK")
+"""
+
+
+def test_a_reader_holding_the_store_longer_than_sqlite_waits_delays_a_write_but_never_breaks_the_store(tmp_path):
+    """A long query elsewhere (the app, a sqlite3 shell) makes the commit itself time out after SQLite's 20 s;
+    the write is retried, and the Store keeps working (a group-grid build once died of this)."""
+    path = tmp_path / "busy.db"
+    store = Store(path)
+    store.save(Record("ligand", ligand="before", energy=-1.0, atoms=molecule("H2O")), FAST)
+    reader = subprocess.Popen([sys.executable, "-c", LONG_READER, str(path), "22"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout.readline().strip() == "reading"
+        store.save(Record("ligand", ligand="during", energy=-2.0, atoms=molecule("H2O")), FAST)
+    finally:
+        reader.wait(timeout=60)
+    store.save(Record("ligand", ligand="after", energy=-3.0, atoms=molecule("H2O")), FAST)
+    assert sorted(r.ligand for r in Store(path).rows(kind="ligand")) == ["after", "before", "during"]

@@ -275,11 +275,25 @@ class Store:
                     read_model.create(self.db.connection)
                     return write()
             except sqlite3.OperationalError as exc:
+                self._close_failed_transaction()
                 # another process (app job, CLI job) holds the write lock for longer than SQLite waits
                 if "locked" not in str(exc) or attempt == WRITE_ATTEMPTS - 1:
                     raise
                 time.sleep(0.5 * (attempt + 1))
         raise AssertionError("unreachable")
+
+    def _close_failed_transaction(self) -> None:
+        """Drop the connection ASE keeps when COMMIT itself fails.
+
+        A reader in another process that holds its read lock longer than SQLite's 20 s wait (a long query in
+        the app or a sqlite3 shell) makes the commit fail as "database is locked"; ASE's ``__exit__`` then
+        never closes its connection, and every later ``with db`` of this Store fails an assertion (a
+        group-grid build died so, 2026-12-05).  Closing rolls back the uncommitted write; the retry redoes it.
+        """
+        con = getattr(self.db, "connection", None)
+        if con is not None:
+            con.close()
+            self.db.connection = None
 
     # -- reading ---------------------------------------------------------------------------------------
     def get(self, kind: str, settings: ScreeningSettings, ligand: str = "", metal: str = "",
