@@ -59,3 +59,21 @@ def test_prescreen_config_trains_on_grafted_frames_and_keeps_held_out_groups_and
     with pytest.raises(Exception, match="Unknown geometry"):
         prepare_run(ROOT / "configs" / "allegro-prescreen.yaml", tmp_path / "tiny.extxyz", tmp_path / "run2",
                     ["reescreen.geometry=optimised"])
+
+
+def test_an_ensemble_grafts_its_data_once_and_grafts_again_when_the_data_changes(tmp_path):
+    """Every member (and every resume) of an ensemble trains on the same grafted frames: grafting the group
+    grid takes minutes, so one command does it once; changed files are grafted anew."""
+    from core.model import training
+
+    path = tmp_path / "tiny.extxyz"
+    ase.io.write(str(path), tiny_frames()[:6], format="extxyz")
+    first, _ = training.training_frames(path, "grafted")
+    built = training._GRAFTED[next(iter(training._GRAFTED))]
+    second, _ = training.training_frames(path, "grafted")
+    assert training._GRAFTED[next(iter(training._GRAFTED))] is built and len(training._GRAFTED) == 1
+    assert [a.get_potential_energy() for a in second] == [a.get_potential_energy() for a in first]
+    assert all(np.array_equal(a.positions, b.positions) and a is not b for a, b in zip(first, second))
+    ase.io.write(str(path), tiny_frames()[:3], format="extxyz")
+    changed, _ = training.training_frames(path, "grafted")
+    assert len(changed) == 3 and len(training._GRAFTED) == 1

@@ -25,7 +25,7 @@ from ase import Atoms
 from omegaconf import DictConfig, OmegaConf
 
 from core.chemistry.constants import REE_METALS
-from core.storage.extxyz import read_frames
+from core.storage.extxyz import copy_frame, files_stamp, read_frames
 
 STRATEGIES = ("binding", "absolute", "delta")
 SPLITS = ("train", "val", "test", "hdev")
@@ -174,12 +174,19 @@ def label_spec(cfg: DictConfig) -> LabelSpec:
                      r.get("low_key", "energy_low"), r.get("high_key", "energy_high"))
 
 
+#: The last grafted training set, keyed by its files: every member of an ensemble (and every resume of one)
+#: trains on the same grafted frames, and grafting the group grid took ~7 min, so one command grafts once.
+_GRAFTED: dict = {}
+
+
 def training_frames(data: str | Path, geometry: str = "relaxed") -> tuple[list[Atoms], list[str]]:
     """The frames a config trains on, in a fixed order (the split permutes it): every frame of ``data`` (one
     dataset, or several comma-separated), as relaxed or, for ``grafted``, replaced by their grafted twins
     (:mod:`core.model.prescreen`).  Returns them and the frames that could not be grafted, with the reason."""
+    sources = [source.strip() for source in str(data).split(",")]
     try:
-        frames = [a for source in str(data).split(",") for a in read_frames(source.strip())]
+        frames = [a for source in sources for a in read_frames(source)]
+        stamp = tuple(files_stamp(source) for source in sources)
     except FileNotFoundError as exc:
         raise TrainingError(str(exc)) from None
     if geometry == "relaxed":
@@ -187,8 +194,11 @@ def training_frames(data: str | Path, geometry: str = "relaxed") -> tuple[list[A
     if geometry == "grafted":
         from core.model.prescreen import grafted_frames
 
-        built = grafted_frames(frames)
-        return built.frames, built.refused
+        if stamp not in _GRAFTED:
+            _GRAFTED.clear()
+            _GRAFTED[stamp] = grafted_frames(frames)
+        built = _GRAFTED[stamp]
+        return [copy_frame(a) for a in built.frames], list(built.refused)
     raise TrainingError(f"Unknown geometry {geometry!r} in the `reescreen:` block; use relaxed or grafted.")
 
 

@@ -10,6 +10,12 @@ EXTENSIONS = (".extxyz.gz", ".extxyz", ".xyz", ".xyz.gz")
 def read_frames(path: str | Path, split: str | None = None) -> list:
     """Every frame of an extxyz file (``.extxyz``, ``.xyz``, optionally gzipped) or of a folder of them,
     optionally only those whose ``split`` is ``split``.  :class:`FileNotFoundError` if there are none."""
+    frames = [a for f in frame_files(path) for a in _read_file(str(f.resolve()), *_stamp(f))]
+    return [copy_frame(a) for a in frames if split is None or a.info.get("split") == split]
+
+
+def frame_files(path: str | Path) -> list[Path]:
+    """The extxyz files ``read_frames`` reads for ``path`` (a file or a folder of shards)."""
     path = Path(path)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.name.endswith(EXTENSIONS))
@@ -19,8 +25,12 @@ def read_frames(path: str | Path, split: str | None = None) -> list:
         files = []
     if not files:
         raise FileNotFoundError(f"No extxyz files in {path}.")
-    frames = [a for f in files for a in _read_file(str(f.resolve()), *_stamp(f))]
-    return [_copy(a) for a in frames if split is None or a.info.get("split") == split]
+    return files
+
+
+def files_stamp(path: str | Path) -> tuple:
+    """What identifies the content of ``path``'s extxyz files in this process: names, mtimes and sizes."""
+    return tuple((str(f.resolve()), *_stamp(f)) for f in frame_files(path))
 
 
 def _stamp(path: Path) -> tuple[int, int]:
@@ -37,7 +47,7 @@ def _read_file(path: str, mtime_ns: int, size: int) -> tuple:
     return tuple(ase.io.read(path, index=":", format="extxyz"))
 
 
-def _copy(atoms):
+def copy_frame(atoms):
     """A copy that keeps the frame's label: ASE reads ``energy=`` into a single-point calculator, which
     ``Atoms.copy`` drops."""
     from ase.calculators.singlepoint import SinglePointCalculator
