@@ -15,6 +15,7 @@ from core.storage.store import Store
 from tests.conftest import store_a_complex_passed_by_an_older_qc
 
 BIN = Path(sys.executable).parent
+DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 SMALL = dict(substituents=["methyl"], scaffolds=["HOPO"], ctypes=["1L6W"], include_hdev=False)
 
 
@@ -133,3 +134,23 @@ def test_ligands_screened_concurrently_are_all_stored_once(small_store_copy, cli
     df = results_frame(store)
     assert len(df) == 4 and (df["status"] == "ok").all()
     assert all(store.db.get(key=k).id == i for k, i in before.items())  # earlier results untouched
+
+
+def test_reading_more_shards_than_the_shipped_datasets_again_parses_none_of_them_twice(tmp_path):
+    import ase.io
+    from ase.build import molecule
+
+    from core.storage.extxyz import PARSED_FILES, _read_file, frame_files
+
+    shipped = len(frame_files(DATA_DIR / "dataset")) + len(frame_files(DATA_DIR / "dataset-groups"))
+    assert PARSED_FILES > shipped
+    for k in range(shipped + 2):
+        water = molecule("H2O")
+        water.info["shard"] = k
+        ase.io.write(tmp_path / f"part-{k:03d}.extxyz", water, format="extxyz")
+    read_frames(tmp_path)
+    before = _read_file.cache_info()
+    again = read_frames(tmp_path)
+    after = _read_file.cache_info()
+    assert [a.info["shard"] for a in again] == list(range(shipped + 2))
+    assert after.misses == before.misses and after.hits - before.hits == shipped + 2
