@@ -37,7 +37,7 @@ def add_parser(sub) -> None:
     r.add_argument("--model", help=f"pre-screen model folder (default models/{PRESCREEN_MODEL_NAME})")
     r.add_argument("--cpu", action="store_true", help="predict on the CPU even if a GPU is present")
     r.add_argument("--workers", type=int,
-                   help="worker processes for ranking (from 1,000 complexes on) and for --confirm (default: one "
+                   help="worker processes for ranking (from 8,000 complexes on) and for --confirm (default: one "
                         "per core; 1: rank in this process)")
     add_db(r)
 
@@ -72,8 +72,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-#: Below this many complexes, starting worker processes (and loading the model in each) costs more than it saves.
-PARALLEL_FROM_COMPLEXES = 1000
+#: Below this many complexes, starting worker processes (and loading the model and templates in each) costs more
+#: than it saves: ~17 s of start-up against at most ~2.9 ms saved per complex with two cores that scale 1.5×
+#: (`benchmarks/bench_rank.py`); the library's 307 groups × 2 metals × 2 types took 27 s in one process and
+#: 53 s on two workers (2026-12-05).
+PARALLEL_FROM_COMPLEXES = 8000
 
 
 def _rank(model, groups, args, metals, types, pair):
