@@ -3,7 +3,7 @@
 Ranks ``--groups`` library groups on HOPO × 16 REEs × 4 types with a pre-screen model folder and reports,
 from one run: in one process (one torch thread), complexes grafted per second and complexes predicted per
 second per member; then the same ranking on local Dask worker processes (``--workers``, default one per
-core; what ``reescreen rank`` uses from 8,000 complexes on), its wall time including the cluster's start and
+core; what ``reescreen rank`` uses from 2,500 complexes on), its wall time including the cluster's start and
 each worker's model load, and the projection of that rate to 1,000 groups × 16 × 4 = 64,000 complexes; peak
 memory of the main process and of the largest worker.  The cost of a prediction depends on the network's
 size, not its weights, so any model trained from a config (even a 1-epoch one) measures that
@@ -91,7 +91,7 @@ def main() -> int:
         close_client(client)
     wall = statistics.median(walls[1:] or walls)
     rate = len(ranking.table) / wall
-    print(f"{args.workers} Dask worker processes (what `reescreen rank` uses from 8,000 complexes on):")
+    print(f"{args.workers} Dask worker processes (what `reescreen rank` uses from 2,500 complexes on):")
     print(f"  first ranking with cluster start and model loads: {first:.1f} s; then median {wall:.1f} s "
           f"= {rate:.1f} complexes/s")
     print(f"  peak memory per worker {worker_gb:.2f} GB")
@@ -135,7 +135,8 @@ def full_table(model, groups: list[Group], workers: int) -> int:
     main_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
     members = len(getattr(model, "members", [model]))
     print(f"{len(groups)} distinct groups on HOPO x {len(REE_METALS)} REEs x 4 types, model {model.name} "
-          f"({members} member(s)), {workers} Dask worker processes:")
+          f"({members} member(s){', compiled with torch.compile' if ranking.compiled else ''}), {workers} Dask "
+          "worker processes:")
     print(f"  {len(ranking.table):,} complexes ranked, {len(ranking.refused)} refused; wall {wall:.1f} s from the "
           f"cluster's start (ranking alone {ranking.timings['wall_s']:.1f} s) = {len(ranking.table) / wall:.1f} "
           f"complexes/s; target {TARGET_COMPLEXES:,} in {TARGET_S:.0f} s")

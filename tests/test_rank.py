@@ -109,3 +109,22 @@ def test_ranking_on_dask_workers_gives_the_same_table_as_in_process(tiny_prescre
     pd.testing.assert_frame_equal(here.table, there.table, check_exact=False, atol=1e-6)
     assert sorted(here.refused) == sorted(there.refused) and any(r.startswith("fluoro: ") for r in there.refused)
     assert set(there.timings) == {"graft_s", "predict_s", "wall_s"}
+
+
+def test_members_compiled_for_a_large_table_rank_as_the_eager_network_does(tiny_prescreen_ensemble):
+    model_dir, _ = tiny_prescreen_ensemble
+    model = load_model(model_dir, explicit=True)
+    args = (model, [Group("methyl", "*C"), Group("methoxy", "*OC")], "HOPO", ["Nd", "Dy"], ["1L6W", "4L"])
+    eager = rank_groups(*args)
+    assert not eager.compiled  # a small table: compiling would cost more than it saves
+    try:
+        fast = rank_groups(*args, compiled=True)
+        assert fast.compiled and model.compiled
+        key = ["name", "metal", "type"]
+        both = eager.table.merge(fast.table, on=key, suffixes=("", " compiled"))
+        assert len(both) == len(eager.table) == len(fast.table)
+        for column in ("E_bind model (kcal/mol)", "uncertainty (kcal/mol)"):
+            assert np.allclose(both[column], both[f"{column} compiled"], atol=1e-3)
+    finally:  # the loaded members are shared by the process's other tests
+        for member in model.members:
+            member._compiled = None

@@ -37,7 +37,7 @@ def add_parser(sub) -> None:
     r.add_argument("--model", help=f"pre-screen model folder (default models/{PRESCREEN_MODEL_NAME})")
     r.add_argument("--cpu", action="store_true", help="predict on the CPU even if a GPU is present")
     r.add_argument("--workers", type=int,
-                   help="worker processes for ranking (from 8,000 complexes on) and for --confirm (default: one "
+                   help="worker processes for ranking (from 2,500 complexes on) and for --confirm (default: one "
                         "per core; 1: rank in this process)")
     add_db(r)
 
@@ -73,10 +73,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 #: Below this many complexes, starting worker processes (and loading the model and templates in each) costs more
-#: than it saves: ~17 s of start-up against at most ~2.9 ms saved per complex with two cores that scale 1.5×
-#: (`benchmarks/bench_rank.py`); the library's 307 groups × 2 metals × 2 types took 27 s in one process and
-#: 53 s on two workers (2026-12-05).
-PARALLEL_FROM_COMPLEXES = 8000
+#: than it saves: ~7.5 s of start-up against ~3.5 ms saved per complex on two cores (`benchmarks/bench_rank.py`,
+#: 2026-12-05: 124 complexes/s in one process, 217/s on two workers).
+PARALLEL_FROM_COMPLEXES = 2500
 
 
 def _rank(model, groups, args, metals, types, pair):
@@ -105,7 +104,8 @@ def _print_summary(ranking, model, args) -> None:
     print(f"Ranked {t['name'].nunique()} ligands ({len(t)} rows) by the model's {what}, {ENERGY_UNITS}; "
           f"model {model.name} predicts {model.level_of_theory} labels from grafted, unrelaxed complexes "
           f"in {ranking.timings['wall_s']:.1f} s (grafting {ranking.timings['graft_s']:.1f} s, predicting "
-          f"{ranking.timings['predict_s']:.1f} s, summed over processes).")
+          f"{ranking.timings['predict_s']:.1f} s, summed over processes"
+          f"{'; members compiled with torch.compile' if ranking.compiled else ''}).")
     print("uncertainty: spread of the ensemble's members; expected error: the model's measured MAE for rows "
           "of that domain (training group: random test split; new group: held-out groups; new scaffold: HDEV).")
     best = t[t["rank"] == 1]

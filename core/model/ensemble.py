@@ -63,6 +63,15 @@ class EnsembleModel(ModelFolder):
     def check_domain(self, atoms: Atoms) -> None:
         self.members[0].check_domain(atoms)
 
+    def compile(self) -> None:
+        """Every member evaluates with ``torch.compile`` from now on (:meth:`BindingModel.compile`)."""
+        for member in self.members:
+            member.compile()
+
+    @property
+    def compiled(self) -> bool:
+        return all(member.compiled for member in self.members)
+
     def member_predictions(self, frames: Sequence[Atoms], batch_size: int | None = None) -> np.ndarray:
         """Every member's prediction (kcal/mol), shape (members, frames).  Each batch's neighbour lists are
         built once and evaluated by every member (members share type names and cutoff)."""

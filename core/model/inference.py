@@ -11,6 +11,7 @@ command line; the app never loads an uploaded file.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -23,6 +24,8 @@ from ase import Atoms
 
 from core.levels import DEFAULT_LEVEL
 from core.model.contraction import contract_with_matmul
+
+logger = logging.getLogger(__name__)
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 #: The shipped model is the one trained on the screening level's labels.
@@ -172,6 +175,7 @@ class BindingModel(ModelFolder):
     module: object = field(repr=False)
     device: str = "cpu"
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _compiled: object = field(default=None, repr=False)
 
     def check_domain(self, atoms: Atoms) -> None:
         """Raise :class:`ModelError` for elements the model has never seen."""
@@ -211,8 +215,31 @@ class BindingModel(ModelFolder):
         from nequip.data import AtomicDataDict
 
         with self._lock, torch.inference_mode():
+            if self._compiled is not None:
+                try:
+                    energy = self._compiled(dict(batch))[AtomicDataDict.TOTAL_ENERGY_KEY]
+                    return energy.detach().cpu().numpy().reshape(-1)
+                except Exception as exc:  # noqa: BLE001 - any compiler failure: the eager network gives the same numbers
+                    self._compiled = None
+                    logger.warning("torch.compile of model %s failed (%s: %s); predicting with the eager network.",
+                                   self.name, type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
             energy = self.module(dict(batch))[AtomicDataDict.TOTAL_ENERGY_KEY]
         return energy.detach().cpu().numpy().reshape(-1)
+
+    def compile(self) -> None:
+        """Evaluate with ``torch.compile`` (inductor, dynamic shapes) from now on in this process.  On the CPU
+        the pre-screen members evaluate 1.5-1.9x faster after a few seconds of compiling at the first batch
+        (``benchmarks/bench_compile.py``), so it pays only for large tables.  It needs a C++ compiler; if
+        compiling fails, a warning says why and the eager network is used (same energies within 1e-4)."""
+        import torch
+
+        with self._lock:
+            if self._compiled is None:
+                self._compiled = torch.compile(self.module, dynamic=True)
+
+    @property
+    def compiled(self) -> bool:
+        return self._compiled is not None
 
     def predict(self, frames: Sequence[Atoms], batch_size: int | None = None) -> np.ndarray:
         """The model's label for each frame (kcal/mol), evaluated in batches of ``batch_size``
