@@ -196,22 +196,14 @@ def ligand_embeddings(plan: GraftPlan, anchor: np.ndarray, seed: int) -> list[np
     return [np.asarray(mol.GetConformer(i).GetPositions()) for i in ids]
 
 
-def _align(vectors: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Rotation matrices (n, 3, 3) turning each direction of ``vectors`` (n, 3) onto the same row of
-    ``targets``."""
-    a = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-    b = targets / np.linalg.norm(targets, axis=1, keepdims=True)
-    v, c = _cross(a, b), np.einsum("ij,ij->i", a, b)
-    k = np.zeros((len(a), 3, 3))
-    k[:, 0, 1], k[:, 0, 2], k[:, 1, 2] = -v[:, 2], v[:, 1], -v[:, 0]
-    k[:, 1, 0], k[:, 2, 0], k[:, 2, 1] = v[:, 2], -v[:, 1], v[:, 0]
-    parallel = np.linalg.norm(v, axis=1) < 1e-9
-    with np.errstate(divide="ignore", invalid="ignore"):  # antiparallel rows are replaced below
-        turns = np.eye(3) + k + k @ k / (1 + c)[:, None, None]
-    for i in np.flatnonzero(parallel):  # (anti)parallel: Rodrigues' formula is undefined, turn about a normal
-        n = _perpendicular(a[i])
-        turns[i] = np.eye(3) if c[i] > 0 else -np.eye(3) + 2 * np.outer(n, n)
-    return turns
+def _align(vector: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Rotation matrix turning direction ``vector`` onto direction ``target``."""
+    a, b = vector / np.linalg.norm(vector), target / np.linalg.norm(target)
+    v, c = _cross(a, b), float(a @ b)
+    if np.linalg.norm(v) < 1e-9:
+        return np.eye(3) if c > 0 else -np.eye(3) + 2 * np.outer(_perpendicular(a), _perpendicular(a))
+    k = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    return np.eye(3) + k + k @ k / (1 + c)
 
 
 def _perpendicular(a: np.ndarray) -> np.ndarray:
@@ -220,14 +212,12 @@ def _perpendicular(a: np.ndarray) -> np.ndarray:
 
 
 def _superimpose(moving: np.ndarray, fixed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rotations (n, 3, 3) and translations (n, 3) (Kabsch) taking each point set of ``moving`` (n, k, 3) onto
-    the points ``fixed`` (k, 3)."""
-    mc, fc = moving.mean(axis=1), fixed.mean(axis=0)
-    u, _, vt = np.linalg.svd((moving - mc[:, None]).transpose(0, 2, 1) @ (fixed - fc))
-    flip = np.ones((len(moving), 3))
-    flip[:, 2] = np.sign(np.linalg.det(vt.transpose(0, 2, 1) @ u.transpose(0, 2, 1)))
-    rot = vt.transpose(0, 2, 1) @ (flip[:, :, None] * u.transpose(0, 2, 1))
-    return rot, fc - np.einsum("nj,nij->ni", mc, rot)
+    """Rotation and translation (Kabsch) taking the points ``moving`` onto ``fixed``."""
+    mc, fc = moving.mean(axis=0), fixed.mean(axis=0)
+    u, _, vt = np.linalg.svd((moving - mc).T @ (fixed - fc))
+    d = np.sign(np.linalg.det(vt.T @ u.T))
+    rot = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
+    return rot, fc - mc @ rot.T
 
 
 def graft_complex(template: Atoms, plan: GraftPlan, ligand_charge: int, seed: int = 42,
@@ -255,11 +245,14 @@ def graft_complex(template: Atoms, plan: GraftPlan, ligand_charge: int, seed: in
     others = [i for i in range(len(template)) if i not in in_ligands]  # metal and waters
     symbols = [a.GetSymbol() for a in lig.GetAtoms()]
     placed: list[np.ndarray] = []
-    stacked = np.asarray(embeddings)  # every embedding is placed and scored at once
     for k, copy in enumerate(copies):
         outside = np.vstack([template.positions[others]]
                             + [template.positions[c] for c in copies[k + 1:]] + placed)
-        best, best_d = _place_copy(stacked, template.positions[copy], kept_ref, kept_lig, groups, outside, topo)
+        best, best_d = None, -np.inf
+        for embedded in embeddings:
+            xyz, d = _place_copy(embedded, template.positions[copy], kept_ref, kept_lig, groups, outside, topo)
+            if d > best_d:
+                best, best_d = xyz, d
         if best_d < CLASH_DISTANCE:
             raise GraftError(f"a grafted group clashes with the rest of the complex in every rotamer "
                              f"(closest approach {best_d:.2f} Å < {CLASH_DISTANCE} Å)")
@@ -278,59 +271,54 @@ def graft_complex(template: Atoms, plan: GraftPlan, ligand_charge: int, seed: in
 
 
 def _place_copy(embedded, ref_xyz, kept_ref, kept_lig, groups, outside, topo) -> tuple[np.ndarray, float]:
-    """One ligand copy from each embedding of ``embedded`` (n, atoms, 3): kept atoms at the template's
-    coordinates, each group along the replaced C–H bond and turned to its best rotamer.  Returns the copy whose
-    grafted atoms come closest to nothing else (the first on ties) and that closest approach (Å)."""
-    rot, shift = _superimpose(embedded[:, kept_lig], ref_xyz[kept_ref])
-    aligned = embedded @ rot.transpose(0, 2, 1) + shift[:, None]
+    """One ligand copy: kept atoms at the template's coordinates, each group along the replaced C–H bond and
+    turned to its best rotamer.  Returns the coordinates and the closest approach of any grafted atom (Å)."""
+    rot, shift = _superimpose(embedded[kept_lig], ref_xyz[kept_ref])
+    aligned = embedded @ rot.T + shift
     xyz = aligned.copy()
-    xyz[:, kept_lig] = ref_xyz[kept_ref]
-    closest = np.full(len(embedded), np.inf)
+    xyz[kept_lig] = ref_xyz[kept_ref]
+    closest = np.inf
     for replaced, ring, first, members in groups:
         # the group keeps its embedded shape and bond length; its bond points where the replaced H pointed
-        turn = _align(aligned[:, first] - aligned[:, ring], ref_xyz[replaced] - xyz[:, ring])
-        xyz[:, members] = (aligned[:, members] - aligned[:, ring, None]) @ turn.transpose(0, 2, 1) + xyz[:, ring, None]
-        xyz[:, members], d = _best_rotamer(xyz, ring, first, members, outside, topo)
-        closest = np.minimum(closest, d)
-    best = int(np.argmax(closest))
-    return xyz[best], float(closest[best])
+        turn = _align(aligned[first] - aligned[ring], ref_xyz[replaced] - xyz[ring])
+        xyz[members] = (aligned[members] - aligned[ring]) @ turn.T + xyz[ring]
+        xyz[members], d = _best_rotamer(xyz, ring, first, members, outside, topo)
+        closest = min(closest, d)
+    return xyz, closest
 
 
-def _best_rotamer(xyz, ring, first, members, outside, topo) -> tuple[np.ndarray, np.ndarray]:
-    """For each copy of ``xyz`` (n, atoms, 3): the group coordinates of the rotamer (about the ring–group bond)
-    farthest from every other atom, and that closest approach (Å).  All rotamers of all copies are scored at
-    once; ties go to the smallest angle."""
-    axes = xyz[:, first] - xyz[:, ring]
+def _best_rotamer(xyz, ring, first, members, outside, topo) -> tuple[np.ndarray, float]:
+    """Group coordinates of the rotamer (about the ring–group bond) farthest from every other atom, and that
+    closest approach (Å).  All rotamers are scored at once; ties go to the smallest angle."""
+    axis = xyz[first] - xyz[ring]
     member_set = set(members)
-    rest = np.array([j for j in range(xyz.shape[1]) if j not in member_set])
+    rest = np.array([j for j in range(len(xyz)) if j not in member_set])
     far = topo[np.ix_(members, rest)] >= 4  # own-ligand pairs four or more bonds apart can clash
     angles = np.radians(np.arange(0, 360, ROTAMER_STEP_DEG))
-    trials = _rotations(xyz[:, members], xyz[:, first], axes, angles)  # (copies, rotamers, members, 3)
-    n, shape = len(xyz), (len(xyz), len(angles), len(members))
+    trials = _rotations(xyz[members], xyz[first], axis, angles)  # (rotamers, members, 3)
+    flat = trials.reshape(-1, 3)
     if len(outside):
-        d_out = cdist(trials.reshape(-1, 3), outside, "sqeuclidean").min(axis=1).reshape(shape).min(axis=2)
+        d_out = cdist(flat, outside, "sqeuclidean").min(axis=1).reshape(len(angles), -1).min(axis=1)
     else:
-        d_out = np.full(shape[:2], np.inf)
+        d_out = np.full(len(angles), np.inf)
     if far.any():
-        d_own = np.stack([cdist(trials[k].reshape(-1, 3), xyz[k, rest], "sqeuclidean") for k in range(n)])
-        d_own = np.where(far[None, None], d_own.reshape(*shape, -1), np.inf).min(axis=(2, 3))
+        d_own = cdist(flat, xyz[rest], "sqeuclidean").reshape(len(angles), len(members), -1)
+        d_own = np.where(far[None], d_own, np.inf).min(axis=(1, 2))
     else:
-        d_own = np.full(shape[:2], np.inf)
-    closest = np.sqrt(np.minimum(d_out, d_own))  # squared until here: the minimum is the same
-    best = np.argmax(closest, axis=1)
-    rows = np.arange(n)
-    return trials[rows, best], closest[rows, best]
+        d_own = np.full(len(angles), np.inf)
+    d_out, d_own = np.sqrt(d_out), np.sqrt(d_own)  # squared until here: the minimum is the same
+    closest = np.minimum(d_out, d_own)
+    best = int(np.argmax(closest))
+    return trials[best], float(closest[best])
 
 
-def _rotations(points: np.ndarray, origins: np.ndarray, axes: np.ndarray, angles: np.ndarray) -> np.ndarray:
-    """For each copy, ``points`` (n, m, 3) turned about its axis (n, 3) through its origin (n, 3) by each of
-    ``angles`` (radians): (n, angles, m, 3)."""
-    axes = axes / np.linalg.norm(axes, axis=1, keepdims=True)
-    p = points - origins[:, None]
-    cos, sin = np.cos(angles)[None, :, None, None], np.sin(angles)[None, :, None, None]
-    along = (np.einsum("nmj,nj->nm", p, axes)[:, :, None] * axes[:, None])[:, None]
-    return (origins[:, None, None] + p[:, None] * cos + _cross(axes[:, None], p)[:, None] * sin
-            + along * (1 - cos))
+def _rotations(points: np.ndarray, origin: np.ndarray, axis: np.ndarray, angles: np.ndarray) -> np.ndarray:
+    """``points`` turned about ``axis`` through ``origin`` by each of ``angles`` (radians): (angles, n, 3)."""
+    axis = axis / np.linalg.norm(axis)
+    p = points - origin
+    cos, sin = np.cos(angles)[:, None, None], np.sin(angles)[:, None, None]
+    along = np.outer(p @ axis, axis)[None]
+    return origin + p[None] * cos + _cross(axis, p)[None] * sin + along * (1 - cos)
 
 
 def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
