@@ -42,4 +42,5 @@ def test_two_members_train_from_different_seeds_and_the_ensemble_reports_mean_an
     for k in range(2):
         assert "TRAIN RUN END" in (tmp_path / "run" / f"member-{k}" / "train.log").read_text()
         assert (tmp_path / "run" / f"member-{k}" / "train" / "epoch_times.jsonl").read_text().count("\n") == 1
-    assert "What each member cost to train: member 0: 1 epochs" in card
+    assert "What each member cost to train: member 0: 1 epochs at" in card
+    assert "of compute" in card and "wall as recorded" in card  # compute apart from pauses in the wall time

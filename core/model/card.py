@@ -179,15 +179,25 @@ def _ensemble_and_geometry_lines(meta: dict, cfg) -> list[str]:
                      "The prediction is their mean; the uncertainty is their sample standard deviation (σ).")
         costs = [m for m in meta.get("member_training", []) if m.get("wall_s")]
         if costs:
-            lines.append("- What each member cost to train: " + "; ".join(
-                f"member {k}: {m['epochs']} epochs, {_duration(m['wall_s'])} wall "
-                f"({'GPU' if m['device'] == 'cuda' else 'CPU, ' + str(m['threads']) + ' thread(s)'})"
-                for k, m in enumerate(costs)) + ".")
+            lines.append("- What each member cost to train: " + "; ".join(_member_cost(k, m) for k, m in enumerate(costs))
+                         + ". Compute is epochs × the median epoch; the recorded wall time also holds whatever "
+                           "paused or slowed the run (a resume, another job on the same cores).")
     if cfg.reescreen.get("geometry") == "grafted":
         lines.append("- **Inputs are grafted, unrelaxed complexes** (the group placed on the shipped complex of "
                      "its scaffold, no optimisation); the labels are the **relaxed** complexes' E_bind. It ranks "
                      "groups before any quantum chemistry; it is not meant for optimised structures.")
     return lines
+
+
+def _member_cost(index: int, training: dict) -> str:
+    """One member's training cost: epochs, median epoch, compute (epochs × median) and recorded wall time."""
+    where = "GPU" if training.get("device") == "cuda" else f"CPU, {training.get('threads')} thread(s)"
+    per_epoch = training.get("seconds_per_epoch")
+    if not per_epoch:
+        return f"member {index}: {training['epochs']} epochs, {_duration(training['wall_s'])} wall ({where})"
+    return (f"member {index}: {training['epochs']} epochs at {per_epoch:.0f} s median per epoch "
+            f"({where}), {_duration(training['epochs'] * per_epoch)} of compute, "
+            f"{_duration(training['wall_s'])} wall as recorded")
 
 
 def _ranking_lines(metrics: dict) -> list[str]:
