@@ -14,7 +14,7 @@ from core.chemistry.ligands import SCAFFOLDS, make_ligand
 from core.cli.rank import PRESCREEN_MODEL_NAME
 from core.levels import DEFAULT_LEVEL
 from core.model.inference import ModelError, load_model, models_dir
-from core.pipeline.rank import RankError, rank_groups
+from core.pipeline.rank import EXPECTED_ERROR_TEXT, RankError, rank_groups
 from core.pipeline.settings import FAST
 
 RESULT_KEY = "rank_result"
@@ -80,9 +80,8 @@ def _show(ranking) -> None:
     st.subheader(f"{t['name'].nunique()} ligands ranked by the model's {what}")
     st.caption(f"Model {st.session_state.get('rank_model', '')}; inputs grafted, not optimised "
                f"(graft {ranking.timings['graft_s']:.1f} s, predict {ranking.timings['predict_s']:.1f} s). "
-               f"Energies in {ENERGY_UNITS}. `uncertainty`: spread of the ensemble's members; `expected error`: the "
-               "model's measured MAE for that domain (training group: random test split; new group: held-out "
-               f"groups; new scaffold: HDEV). Model numbers, not {DEFAULT_LEVEL.short_name}: confirm before trusting a rank.")
+               f"Energies in {ENERGY_UNITS}. `uncertainty`: spread of the ensemble's members; {EXPECTED_ERROR_TEXT}. "
+               f"Model numbers, not {DEFAULT_LEVEL.short_name}: confirm before trusting a rank.")
     st.dataframe(t, hide_index=True, key="rank_table")
     st.download_button("Download CSV", t.to_csv(index=False, float_format="%.2f"), "ranked.csv", "text/csv",
                        key="rank_csv")

@@ -38,6 +38,8 @@ def test_two_members_train_from_different_seeds_and_the_ensemble_reports_mean_an
     card = (model_dir / "MODEL_CARD.md").read_text()
     assert "Ensemble of 2 members" in card and "held-out groups (never trained on, every scaffold)" in card
     assert "grafted, unrelaxed complexes" in card
+    per_type = next(line for line in card.splitlines() if line.startswith("Per coordination type (MAE): "))
+    assert "held-out groups (never trained on, every scaffold): " in per_type  # where the targets are set
     # trained side by side (--parallel 2), each member in its own process with its own log and clock
     for k in range(2):
         assert "TRAIN RUN END" in (tmp_path / "run" / f"member-{k}" / "train.log").read_text()

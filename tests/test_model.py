@@ -109,7 +109,15 @@ def test_a_model_is_scored_on_another_datasets_held_out_groups_and_refuses_one_i
     card = (model_dir / "MODEL_CARD.md").read_text()
     assert "| held-out groups (never trained on, every scaffold) | 16 |" in card and "none of their groups" in card
     # the model's "new group" error is now the measured one
-    assert load_model(model_dir, explicit=True).expected_error("new group") == pytest.approx(held["mae"])
+    model = load_model(model_dir, explicit=True)
+    assert model.expected_error("new group") == pytest.approx(held["mae"])
+    # per coordination type where the evaluation measured that type; the split's overall MAE where it did not
+    assert set(held["per_type"]) == {"1L6W"}
+    assert model.expected_error("new group", "1L6W") == pytest.approx(held["per_type"]["1L6W"]["mae"])
+    assert model.expected_error("new group", "4L") == pytest.approx(held["mae"])
+    metrics["group-holdout"]["per_type"]["4L"] = {"n": 16, "mae": held["mae"] + 3.0}
+    (model_dir / "metrics.json").write_text(json.dumps(metrics))
+    assert model.expected_error("new group", "4L") == pytest.approx(held["mae"] + 3.0)
     leaked = tmp_path / "leaked.extxyz"
     ase.io.write(str(leaked), _marked("HOPO", "methyl", "group-holdout"), format="extxyz")
     out = subprocess.run([str(BIN / "reescreen"), "evaluate", str(model_dir), str(tmp / "tiny.extxyz"),

@@ -98,6 +98,8 @@ def _rank(model, groups, args, metals, types, pair):
 
 
 def _print_summary(ranking, model, args) -> None:
+    from core.pipeline.rank import EXPECTED_ERROR_TEXT
+
     t = ranking.table
     what = (f"selectivity ΔE_exchange({ranking.pair[0]} − {ranking.pair[1]})" if ranking.pair
             else "E_exchange (vs [M(H2O)8]3+)")
@@ -106,8 +108,7 @@ def _print_summary(ranking, model, args) -> None:
           f"in {ranking.timings['wall_s']:.1f} s (grafting {ranking.timings['graft_s']:.1f} s, predicting "
           f"{ranking.timings['predict_s']:.1f} s, summed over processes"
           f"{'; members compiled with torch.compile' if ranking.compiled else ''}).")
-    print("uncertainty: spread of the ensemble's members; expected error: the model's measured MAE for rows "
-          "of that domain (training group: random test split; new group: held-out groups; new scaffold: HDEV).")
+    print(f"`uncertainty`: spread of the ensemble's members; {EXPECTED_ERROR_TEXT}.")
     best = t[t["rank"] == 1]
     for row in best.itertuples(index=False):
         print(f"  best {row.type} {row.metal}: {row.name}")

@@ -101,6 +101,12 @@ def write_model_card(model_dir: str | Path, metrics: dict) -> Path:
                 f"{k} {v['mae']:.1f}" for k, v in metrics[split_name]["per_metal"].items()) + " (MAE)",
                       f"Per scaffold, {split_name}: " + ", ".join(
                 f"{k} {v['mae']:.1f}" for k, v in metrics[split_name]["per_scaffold"].items()) + " (MAE)"]
+    # the targets are per coordination type (a 1L6W complex carries a quarter of 4L's ligand energy)
+    per_type = [(title, metrics[k]["per_type"]) for k, title in evaluation_sets(metrics)
+                if metrics.get(k, {}).get("per_type")]
+    if per_type:
+        lines += ["", "Per coordination type (MAE): " + "; ".join(
+            f"{title}: " + ", ".join(f"{t} {v['mae']:.2f}" for t, v in types.items()) for title, types in per_type)]
     series = {k: metrics[k]["metal_series"] for k in ("test", "hdev") if metrics.get(k, {}).get("metal_series")}
     if any(v["neighbours"].get("n") for v in series.values()):
         lines += ["", "Between metals for the same ligand and type (what separating neighbouring REEs depends on): "

@@ -161,8 +161,14 @@ class ModelFolder:
             return NEW_SCAFFOLD if self.training_scaffolds() is not None else ""
         return self.group_domain(placed.scaffold, placed.group)
 
-    def expected_error(self, domain: str) -> float:
-        """The E_bind MAE (kcal/mol) the model's evaluation measured for ``domain``; NaN when not measured."""
+    def expected_error(self, domain: str, coordination_type: str | None = None) -> float:
+        """The E_bind MAE (kcal/mol) the model's evaluation measured for ``domain``, for ``coordination_type``
+        where the evaluation broke it down by type (the errors of 1L6W and 4L differ several-fold); NaN when not
+        measured."""
+        metrics = self.metrics() or {}
+        per_type = (metrics.get(domain_split(metrics, domain)) or {}).get("per_type") or {}
+        if coordination_type in per_type and per_type[coordination_type].get("n"):
+            return float(per_type[coordination_type]["mae"])
         return domain_mae(self.directory).get(domain, float("nan"))
 
 

@@ -27,6 +27,10 @@ from core.pipeline.settings import FAST, ScreeningSettings
 #: Columns of a ranking table (and its CSV), in order; ``selectivity`` columns are added with a metal pair.
 COLUMNS = ["rank", "name", "smiles", "scaffold", "position", "metal", "type", "E_bind model (kcal/mol)",
            "E_exchange model (kcal/mol)", "uncertainty (kcal/mol)", "domain", "expected error (kcal/mol)"]
+# what the `expected error` column holds, said the same way by the command line and the app
+EXPECTED_ERROR_TEXT = ("`expected error`: the model's measured E_bind MAE for rows of that domain and coordination "
+                       "type (training group: random test split; new group: groups held out whole; new scaffold: "
+                       "HDEV)")
 
 
 #: From this many complexes on (CPU), the members are evaluated with ``torch.compile``: 1.5-1.9x faster per member
@@ -154,8 +158,9 @@ def rank_groups(model, groups: Sequence[Group], scaffold: str, metals: Sequence[
     exchange = members - np.array([aqua[m] for m in table["metal"]])[None, :]
     table["E_exchange model (kcal/mol)"] = exchange.mean(axis=0)
     table["uncertainty (kcal/mol)"] = exchange.std(axis=0, ddof=1) if len(members) > 1 else np.nan
-    errors = {d: model.expected_error(d) for d in set(table["domain"])}
-    table["expected error (kcal/mol)"] = [errors[d] for d in table["domain"]]
+    cells = list(zip(table["domain"], table["type"]))
+    errors = {cell: model.expected_error(*cell) for cell in set(cells)}
+    table["expected error (kcal/mol)"] = [errors[cell] for cell in cells]
     if pair:
         table = _with_selectivity(table, exchange, pair)
     else:
