@@ -108,6 +108,7 @@ def test_a_model_is_scored_on_another_datasets_held_out_groups_and_refuses_one_i
     assert "group-holdout" in out.stdout
     card = (model_dir / "MODEL_CARD.md").read_text()
     assert "| held-out groups (never trained on, every scaffold) | 16 |" in card and "none of their groups" in card
+    assert f"--holdout-data {new_groups}`" in card  # the card's command reproduces the held-out groups' row
     # the model's "new group" error is now the measured one
     model = load_model(model_dir, explicit=True)
     assert model.expected_error("new group") == pytest.approx(held["mae"])
@@ -148,9 +149,12 @@ def test_a_scaffold_left_out_by_a_sibling_run_is_its_scaffold_hold_out(tiny_mode
     metrics = evaluate_model(load_model(model_dir, explicit=True), tmp / "tiny.extxyz",
                              scaffold_holdout=scaffold_left_out_sibling)
     assert metrics["scaffold-holdout"]["mae"] == pytest.approx(sibling["scaffold-holdout"]["mae"])
-    assert metrics["scaffold-holdout"]["measured_by"] == {"model": "model", "held_out_scaffolds": ["thio-HOPO"]}
+    assert metrics["scaffold-holdout"]["measured_by"] == {"model": "model", "path": str(scaffold_left_out_sibling),
+                                                          "held_out_scaffolds": ["thio-HOPO"]}
     card = (write_model_card(model_dir, metrics)).read_text()
     assert "| scaffold left out: thio-HOPO (sibling run) | 16 |" in card and "leave-one-scaffold-out" in card
+    # the card's command reproduces the sibling's row too
+    assert f"--scaffold-holdout {scaffold_left_out_sibling}`" in card
     # a model that left no scaffold out cannot stand in for one
     with pytest.raises(EvaluationError, match="no evaluated 'scaffold-holdout' split"):
         evaluate_model(load_model(model_dir, explicit=True), tmp / "tiny.extxyz", tmp_path / "x",

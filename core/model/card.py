@@ -107,7 +107,7 @@ def write_model_card(model_dir: str | Path, metrics: dict) -> Path:
     if per_type:
         lines += ["", "Per coordination type (MAE): " + "; ".join(
             f"{title}: " + ", ".join(f"{t} {v['mae']:.2f}" for t, v in types.items()) for title, types in per_type)]
-    series = {k: metrics[k]["metal_series"] for k in ("test", "hdev") if metrics.get(k, {}).get("metal_series")}
+    series = {k: metrics[k]["metal_series"] for k, _ in evaluation_sets(metrics) if metrics.get(k, {}).get("metal_series")}
     if any(v["neighbours"].get("n") for v in series.values()):
         lines += ["", "Between metals for the same ligand and type (what separating neighbouring REEs depends on): "
                   + "; ".join(f"{k}: E_bind(Ln[k+1]) − E_bind(Ln[k]) MAE {v['neighbours']['mae']:.2f} "
@@ -126,11 +126,22 @@ def write_model_card(model_dir: str | Path, metrics: dict) -> Path:
                       f"{k} r² {v['r2']:.3f} / MAE {v['mae']:.1f}" for k, v in analogues.items())
                   + ". A model that had learned the nearest training scaffold perfectly, and nothing about the new "
                   "donor arrangement, would land near the best of these."]
-    lines += ["", "Parity plot: `parity.png`. Reproduce: `reescreen evaluate " + _shown_path(d) + " "
-              + str(metrics.get("data", "data/dataset")) + "`.", ""]
+    lines += ["", "Parity plot: `parity.png`. Reproduce: `" + evaluate_command(d, metrics) + "`.", ""]
     path = d / "MODEL_CARD.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def evaluate_command(model_dir: Path, metrics: dict) -> str:
+    """The ``reescreen evaluate`` command that wrote ``metrics``, with the sets that came from elsewhere."""
+    command = f"reescreen evaluate {_shown_path(model_dir)} {metrics.get('data', 'data/dataset')}"
+    source = (metrics.get(GROUP_HOLDOUT) or {}).get("source")
+    if source:
+        command += f" --holdout-data {source}"
+    sibling = ((metrics.get(SCAFFOLD_HOLDOUT) or {}).get("measured_by") or {}).get("path")
+    if sibling:
+        command += f" --scaffold-holdout {sibling}"
+    return command
 
 
 def evaluation_sets(metrics: dict) -> list[tuple[str, str]]:

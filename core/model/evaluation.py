@@ -207,7 +207,8 @@ def sibling_scaffold_holdout(model: BindingModel, sibling_dir: str | Path) -> di
                                   f"{ours.get(key)}): its scaffold hold-out would not measure this model.")
     if metrics.get("label_level_of_theory") != model.level_of_theory:
         raise EvaluationError(f"{sibling} learned {metrics.get('label_level_of_theory')}, not {model.level_of_theory}.")
-    return metrics[SCAFFOLD_HOLDOUT] | {"measured_by": {"model": sibling.name, "held_out_scaffolds":
+    return metrics[SCAFFOLD_HOLDOUT] | {"measured_by": {"model": sibling.name, "path": str(sibling_dir),
+                                                        "held_out_scaffolds":
                                                         list(theirs.get("held_out_scaffolds") or [])}}
 
 
