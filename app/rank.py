@@ -27,10 +27,10 @@ def rank_section() -> None:
                f"confirm the best with a {DEFAULT_LEVEL.short_name} screen below.")
     model_path = models_dir() / PRESCREEN_MODEL_NAME
     if not model_path.exists():
-        st.info(f"No pre-screen model is installed ({model_path.name} is not in the model folder): its training "
-                "grid is complete and its ensemble is being trained. Train one with `reescreen train "
-                "configs/allegro-prescreen.yaml --members 3` (README, 'Ranking groups before any quantum "
-                "chemistry'), or screen groups directly (Scaffolds × substituents, Upload CSV).")
+        st.info(f"No pre-screen model is installed ({model_path.name} is not in the model folder {models_dir()}; "
+                "the project ships one in models/). Train one with `reescreen train configs/allegro-prescreen.yaml "
+                "--members 3` (README, 'Ranking groups before any quantum chemistry'), or screen groups directly "
+                "(Scaffolds × substituents, Upload CSV).")
         return
     left, right = st.columns(2)
     scaffold = left.selectbox("Scaffold", list(SCAFFOLDS), key="rank_scaffold")

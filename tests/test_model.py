@@ -331,6 +331,10 @@ def test_label_missing_from_a_frame_is_explained():
 def test_stopped_training_resumes_from_its_last_checkpoint(tiny_model, tmp_path):
     import csv
 
+    import torch
+
+    from core.model.training import resume_checkpoint
+
     tmp, _ = tiny_model
     shutil.copytree(tmp, tmp_path / "copy")
     done = subprocess.run([str(BIN / "reescreen"), "train", str(ROOT / "configs" / "allegro-binding.yaml"), "--data",
@@ -342,6 +346,13 @@ def test_stopped_training_resumes_from_its_last_checkpoint(tiny_model, tmp_path)
     logs = list((tmp_path / "copy" / "run" / "train" / "log").rglob("metrics.csv"))
     epochs = {int(r["epoch"]) for f in logs for r in csv.DictReader(open(f)) if r.get("epoch")}
     assert epochs == {0, 1, 2}  # epochs 0–1 from the first attempt, only epoch 2 added
+    # the latest epoch is kept whether or not it improved; Lightning's last.ckpt follows only improvements
+    train_dir = tmp_path / "copy" / "run" / "train"
+    assert torch.load(train_dir / "latest.ckpt", weights_only=False)["epoch"] == max(epochs)
+    shutil.copy(tmp / "run" / "train" / "latest.ckpt", train_dir / "last.ckpt")  # a last.ckpt of epoch 1
+    assert resume_checkpoint(train_dir) == train_dir / "latest.ckpt"
+    (train_dir / "latest.ckpt").unlink()  # a run from before the every-epoch checkpoint resumes from last.ckpt
+    assert resume_checkpoint(train_dir) == train_dir / "last.ckpt"
 
 
 def test_a_run_carried_without_its_split_files_resumes_on_the_same_split(tiny_model, tmp_path):

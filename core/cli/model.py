@@ -115,9 +115,9 @@ def _train_one(args: argparse.Namespace, run: Path, extra: list[str]) -> Path:
 
 def _prepare_one(args: argparse.Namespace, run: Path, extra: list[str]) -> None:
     """Prepare a run, or make a stopped one ready to resume (its config kept, split files remade if missing)."""
-    from core.model.training import prepare_run, restore_split_files, update_run_config
+    from core.model.training import prepare_run, restore_split_files, resume_checkpoint, update_run_config
 
-    resume = (run / "config.yaml").exists() and (run / "train" / "last.ckpt").exists() and not args.fresh
+    resume = (run / "config.yaml").exists() and resume_checkpoint(run / "train") is not None and not args.fresh
     if resume:
         print(f"Resuming the run in {run} from its last checkpoint (its config.yaml is kept; --fresh to restart).",
               file=sys.stderr)

@@ -4,8 +4,8 @@ A config in ``configs/`` is a complete nequip config plus a ``reescreen:`` block
 is the label (Strategy 2: ``binding``; Strategy 1: ``absolute``; Δ-ML: ``delta``), how to split and
 which frames are out of sample.  :func:`prepare_run` turns a dataset into split extxyz files with the
 label as ``energy``, fits per-type energy shifts, resolves the config into ``RUN/config.yaml`` (the
-record of the run), and :func:`run_training` calls ``nequip-train`` on it, resuming from
-``last.ckpt`` if a previous attempt was stopped.  Energies are kcal/mol (whatever unit the label has:
+record of the run), and :func:`run_training` calls ``nequip-train`` on it, resuming from the newest
+checkpoint (:func:`resume_checkpoint`) if a previous attempt was stopped.  Energies are kcal/mol (whatever unit the label has:
 nequip does not convert energy-only labels).
 """
 from __future__ import annotations
@@ -291,15 +291,25 @@ def training_env(threads: int | None = None) -> dict[str, str]:
     return env
 
 
+#: Checkpoints a stopped run resumes from, in order: the latest epoch's (written at every epoch's end, so never
+#: older than the other), then the best epoch's (runs whose config predates the every-epoch checkpoint).
+RESUME_CHECKPOINTS = ("latest.ckpt", "last.ckpt")
+
+
+def resume_checkpoint(train_dir: str | Path) -> Path | None:
+    """The checkpoint a stopped run in ``train_dir`` resumes from (:data:`RESUME_CHECKPOINTS`), or None."""
+    return next((Path(train_dir) / name for name in RESUME_CHECKPOINTS if (Path(train_dir) / name).exists()), None)
+
+
 def run_training(run_dir: str | Path, threads: int | None = None, log=None) -> Path:
     """Train (or resume) the run in ``run_dir`` with ``nequip-train``; returns ``best.ckpt``."""
     run = Path(run_dir).resolve()
     out = run / "train"
     # nequip-train itself, with Allegro's contraction evaluated as batched matmuls (core.model.contraction)
     cmd = [sys.executable, "-m", "core.model.nequip_train", "-cp", str(run), "-cn", "config", f"hydra.run.dir={out}"]
-    last = out / "last.ckpt"
-    if last.exists():
-        cmd.append(f"++ckpt_path={last}")
+    resume = resume_checkpoint(out)
+    if resume is not None:
+        cmd.append(f"++ckpt_path={resume}")
     result = subprocess.run(cmd, env=training_env(threads), cwd=run, stdout=log, stderr=subprocess.STDOUT
                             if log is not None else None, check=False)
     if result.returncode != 0:
