@@ -14,7 +14,7 @@ from core.chemistry.ligands import SCAFFOLDS, make_ligand
 from core.cli.rank import PRESCREEN_MODEL_NAME
 from core.levels import DEFAULT_LEVEL
 from core.model.inference import ModelError, load_model, models_dir
-from core.pipeline.rank import EXPECTED_ERROR_TEXT, RankError, rank_groups
+from core.pipeline.rank import EXPECTED_ERROR_TEXT, RankError, new_group_accuracy, rank_groups
 from core.pipeline.settings import FAST
 
 RESULT_KEY = "rank_result"
@@ -45,6 +45,7 @@ def rank_section() -> None:
             model = load_model(model_path)
             st.session_state[RESULT_KEY] = rank_groups(model, groups, scaffold, metals, types, position, pair)
             st.session_state["rank_model"] = f"{model.name} ({model.level_of_theory} labels)"
+            st.session_state["rank_accuracy"] = new_group_accuracy(model)
         except (RankError, ModelError) as exc:
             st.error(str(exc))
             st.session_state.pop(RESULT_KEY, None)
@@ -81,7 +82,8 @@ def _show(ranking) -> None:
     st.caption(f"Model {st.session_state.get('rank_model', '')}; inputs grafted, not optimised "
                f"(graft {ranking.timings['graft_s']:.1f} s, predict {ranking.timings['predict_s']:.1f} s). "
                f"Energies in {ENERGY_UNITS}. `uncertainty`: spread of the ensemble's members; {EXPECTED_ERROR_TEXT}. "
-               f"Model numbers, not {DEFAULT_LEVEL.short_name}: confirm before trusting a rank.")
+               f"Model numbers, not {DEFAULT_LEVEL.short_name}: confirm before trusting a rank. "
+               + st.session_state.get("rank_accuracy", ""))
     st.dataframe(t, hide_index=True, key="rank_table")
     st.download_button("Download CSV", t.to_csv(index=False, float_format="%.2f"), "ranked.csv", "text/csv",
                        key="rank_csv")

@@ -337,6 +337,7 @@ def test_library_ranks_groups_with_the_model_and_queues_the_chosen_ones_for_xtb(
     at.button(key="rank_go").click().run()
     assert not at.exception and not at.error
     assert "ligands ranked by the model's selectivity ΔE_exchange(La − Lu)" in at.subheader[0].value
+    assert any("groups it never saw, the model's E_bind MAE is" in c.value for c in at.caption)
     table = at.dataframe[0].value
     assert {"E_exchange model (kcal/mol)", "uncertainty (kcal/mol)", "domain"} <= set(table.columns)
     assert table["name"].nunique() > 50  # the library's C/H/N/O groups; the others are listed as not ranked

@@ -1,6 +1,7 @@
 """`reescreen rank`: grafted complexes, the pre-screen ensemble's predictions, the ranked CSV, and the xTB check."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -50,6 +51,9 @@ def test_rank_with_a_pair_writes_the_ranked_csv_by_selectivity_with_every_requir
     domains = table.drop_duplicates("name").set_index("name")["domain"]
     assert domains["methyl"] == "training group" and set(domains.drop("methyl")) == {"new group"}
     assert "fluoro" not in set(table["name"]) and "Ranked 4 ligands" in run.stdout and "GFN2-xTB/ALPB(water)" in run.stdout
+    # the accuracy a new group can expect, from the model's own group hold-out
+    held = json.loads((model_dir / "metrics.json").read_text())["group-holdout"]
+    assert f"On {held['n']} complexes of groups it never saw, the model's E_bind MAE is {held['mae']:.1f}" in run.stdout
 
 
 def test_exchange_energy_is_the_predicted_binding_energy_minus_the_aqua_ions_and_ranks_per_metal_and_type(

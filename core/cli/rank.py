@@ -98,7 +98,7 @@ def _rank(model, groups, args, metals, types, pair):
 
 
 def _print_summary(ranking, model, args) -> None:
-    from core.pipeline.rank import EXPECTED_ERROR_TEXT
+    from core.pipeline.rank import EXPECTED_ERROR_TEXT, new_group_accuracy
 
     t = ranking.table
     what = (f"selectivity ΔE_exchange({ranking.pair[0]} − {ranking.pair[1]})" if ranking.pair
@@ -109,6 +109,8 @@ def _print_summary(ranking, model, args) -> None:
           f"{ranking.timings['predict_s']:.1f} s, summed over processes"
           f"{'; members compiled with torch.compile' if ranking.compiled else ''}).")
     print(f"`uncertainty`: spread of the ensemble's members; {EXPECTED_ERROR_TEXT}.")
+    if new_group_accuracy(model):
+        print(new_group_accuracy(model))
     best = t[t["rank"] == 1]
     for row in best.itertuples(index=False):
         print(f"  best {row.type} {row.metal}: {row.name}")

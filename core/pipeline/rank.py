@@ -33,6 +33,22 @@ EXPECTED_ERROR_TEXT = ("`expected error`: the model's measured E_bind MAE for ro
                        "HDEV)")
 
 
+
+def new_group_accuracy(model) -> str:
+    """What the model's evaluation measured on groups held out whole (kcal/mol), the case of most rows of a
+    ranking of new groups; "" when its evaluation has no group hold-out."""
+    held = (model.metrics() or {}).get("group-holdout") or {}
+    if not held.get("n"):
+        return ""
+    types = ", ".join(f"{t} {v['mae']:.1f}" for t, v in (held.get("per_type") or {}).items())
+    rank = held.get("ranking") or {}
+    recall = (f", top-10 recall {rank['top10_recall_median']:.0%}" if "top10_recall_median" in rank else "")
+    return (f"On {held['n']} complexes of groups it never saw, the model's E_bind MAE is {held['mae']:.1f} "
+            f"({types}); its ranking of ligands per metal and type has median Spearman "
+            f"{rank.get('spearman_median', float('nan')):.2f}{recall}. Confirm a shortlist with xTB before "
+            "trusting a rank.")
+
+
 #: From this many complexes on (CPU), the members are evaluated with ``torch.compile``: 1.5-1.9x faster per member
 #: after ~6 s (warm inductor cache) to ~30 s (cold) of compiling in every process that predicts, which ~2 ms saved
 #: per complex repays from ~10,000 complexes per process (``benchmarks/bench_compile.py``, ``bench_rank.py``).
