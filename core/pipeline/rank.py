@@ -20,6 +20,7 @@ import pandas as pd
 from core.chemistry.grafting import GraftError, plan_graft
 from core.chemistry.groups import Group, GroupError, attach_group, canonical_group
 from core.chemistry.ligands import LigandError, make_ligand
+from core.levels import DEFAULT_LEVEL
 from core.model.inference import ModelError
 from core.pipeline.scaffold_templates import aqua_binding_energy, grafted_series
 from core.pipeline.settings import FAST, ScreeningSettings
@@ -45,8 +46,8 @@ def new_group_accuracy(model) -> str:
     recall = (f", top-10 recall {rank['top10_recall_median']:.0%}" if "top10_recall_median" in rank else "")
     return (f"On {held['n']} complexes of groups it never saw, the model's E_bind MAE is {held['mae']:.1f} "
             f"({types}); its ranking of ligands per metal and type has median Spearman "
-            f"{rank.get('spearman_median', float('nan')):.2f}{recall}. Confirm a shortlist with xTB before "
-            "trusting a rank.")
+            f"{rank.get('spearman_median', float('nan')):.2f}{recall}. Confirm a shortlist with "
+            f"{DEFAULT_LEVEL.short_name} before trusting a rank.")
 
 
 #: From this many complexes on (CPU), the members are evaluated with ``torch.compile``: 1.5-1.9x faster per member
