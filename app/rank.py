@@ -45,7 +45,7 @@ def rank_section() -> None:
             model = load_model(model_path)
             st.session_state[RESULT_KEY] = rank_groups(model, groups, scaffold, metals, types, position, pair)
             st.session_state["rank_model"] = f"{model.name} ({model.level_of_theory} labels)"
-            st.session_state["rank_accuracy"] = new_group_accuracy(model)
+            st.session_state["rank_accuracy"] = new_group_accuracy(model, pair, tuple(types))
         except (RankError, ModelError) as exc:
             st.error(str(exc))
             st.session_state.pop(RESULT_KEY, None)

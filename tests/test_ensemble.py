@@ -40,6 +40,10 @@ def test_two_members_train_from_different_seeds_and_the_ensemble_reports_mean_an
     assert "grafted, unrelaxed complexes" in card
     per_type = next(line for line in card.splitlines() if line.startswith("Per coordination type (MAE): "))
     assert "held-out groups (never trained on, every scaffold): " in per_type  # where the targets are set
+    # the held-out ligand has Y, Yb, Tm and Lu: six metal pairs whose selectivity the card reports
+    assert metrics["group-holdout"]["selectivity"]["n_pairs"] == 6
+    assert ("- held-out groups (never trained on, every scaffold): ranking by selectivity between two metals "
+            "(ΔE_bind of one ligand, what `rank --pair` ranks), over 6 metal pairs: median MAE") in card
     # trained side by side (--parallel 2), each member in its own process with its own log and clock
     for k in range(2):
         assert "TRAIN RUN END" in (tmp_path / "run" / f"member-{k}" / "train.log").read_text()

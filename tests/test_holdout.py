@@ -10,8 +10,9 @@ from ase import Atoms
 from core.chemistry.constants import REE_METALS
 from core.chemistry.groups import attach_group
 from core.chemistry.ligands import SUBSTITUENTS, TRAINING_SCAFFOLDS
+from core.model.evaluation import regression_metrics
 from core.model.holdout import (HoldoutError, choose_held_out_groups, group_holdout, group_of, ranking_metrics,
-                                uncertainty_calibration)
+                                selectivity_metrics, uncertainty_calibration)
 from core.model.training import held_out_kind, holdout_rules, split_frames
 from tests.conftest import shipped_frames
 
@@ -107,3 +108,24 @@ def test_every_rare_earth_and_type_is_a_ranking_cell():
     frames = [_frame("HOPO", f"*{'C' * k}", m, t) for m in REE_METALS for t in ("4L", "1L6W") for k in range(1, 13)]
     ref = np.arange(len(frames), dtype=float)
     assert ranking_metrics(frames, ref, ref)["n_cells"] == len(REE_METALS) * 2
+
+
+def test_an_error_shared_by_both_metals_of_a_ligand_cancels_in_the_selectivity_ranking():
+    groups = [f"*{head}{'C' * k}" for head in ("", "O", "N") for k in range(1, 19)] + ["*F"]  # 55 ligands
+    frames = [_frame("HOPO", g, m) for m in ("Dy", "Nd") for g in groups]  # Dy first: the pair is still Nd-Dy
+    i = np.arange(len(groups), dtype=float)
+    ref = np.concatenate([-100 - 0.9 * i, -100 - i])  # E_bind(Nd) − E_bind(Dy) = −0.1 i: the last prefers Nd most
+    offset = np.random.default_rng(0).normal(0, 10, len(groups))
+    shared = ref + np.tile(offset, 2)
+    assert regression_metrics(ref, shared)["mae"] > 5
+    pair = selectivity_metrics(frames, ref, shared)["per_pair"]["Nd-Dy"]["per_type"]["1L6W"]
+    assert pair["n_ligands"] == 55 and pair["mae"] == pytest.approx(0, abs=1e-9)
+    assert pair["spearman"] == pytest.approx(1) and pair["top10_recall_first"] == pair["top10_recall_second"] == 1
+    # a model that swaps the two metals' energies ranks every ligand's preference backwards
+    swapped = selectivity_metrics(frames, ref, np.concatenate([ref[55:], ref[:55]]))["per_pair"]["Nd-Dy"]
+    cell = swapped["per_type"]["1L6W"]
+    assert cell["spearman"] == pytest.approx(-1) and cell["top10_recall_first"] == 0
+    assert cell["mae"] == pytest.approx(np.mean(2 * 0.1 * i))
+    # a ligand with only one of the two metals is not a selectivity
+    assert selectivity_metrics(frames[:54] + frames[55:], np.delete(ref, 54), np.delete(ref, 54))[
+        "per_pair"]["Nd-Dy"]["n"] == 54

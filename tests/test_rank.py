@@ -54,6 +54,28 @@ def test_rank_with_a_pair_writes_the_ranked_csv_by_selectivity_with_every_requir
     # the accuracy a new group can expect, from the model's own group hold-out
     held = json.loads((model_dir / "metrics.json").read_text())["group-holdout"]
     assert f"On {held['n']} complexes of groups it never saw, the model's E_bind MAE is {held['mae']:.1f}" in run.stdout
+    # its held-out groups have no Nd or Dy complex: the selectivity error is said to be unmeasured, not guessed
+    assert "Nd−Dy selectivity was not measured on held-out groups" in run.stdout
+    assert table.loc[table["domain"] == "new group", "selectivity expected error (kcal/mol)"].isna().all()
+
+
+def test_a_pair_ranking_quotes_the_selectivity_error_measured_on_held_out_groups(tiny_prescreen_ensemble):
+    from core.model.training import frame_value, training_frames
+    from core.pipeline.rank import new_group_accuracy
+
+    model_dir, tmp = tiny_prescreen_ensemble
+    model = load_model(model_dir, explicit=True)
+    grafted = training_frames(str(tmp / "tiny.extxyz"), "grafted")[0]
+    held = {a.info["metal"]: a for a in grafted if a.info["split"] == "group-holdout"}  # one ligand: Y, Yb, Tm, Lu
+    assert sorted(held) == ["Lu", "Tm", "Y", "Yb"]
+    pred = dict(zip(held, model.predict_spread(list(held.values()))[0]))
+    ref = {m: frame_value(a, model.meta.get("label_key", "energy")) for m, a in held.items()}
+    measured = model.selectivity_accuracy("new group", ("Lu", "Tm"), "1L6W")  # either order: the pair Tm-Lu
+    assert measured["n_ligands"] == 1 and "spearman" not in measured  # one ligand ranks nothing
+    assert measured["mae"] == pytest.approx(abs((pred["Tm"] - pred["Lu"]) - (ref["Tm"] - ref["Lu"])), abs=1e-3)
+    text = new_group_accuracy(model, ("Tm", "Lu"), ("1L6W",))
+    assert f"Tm−Lu selectivity (a shared per-ligand error cancels), on the same groups: 1L6W MAE {measured['mae']:.1f}" \
+        in text and "over 1 ligands" in text
 
 
 def test_exchange_energy_is_the_predicted_binding_energy_minus_the_aqua_ions_and_ranks_per_metal_and_type(

@@ -34,6 +34,11 @@ def series_position(metal: str) -> int:
     return SERIES_ORDER.index(metal) if metal in SERIES_ORDER else len(SERIES_ORDER)
 
 
+def pair_name(first: str, second: str) -> str:
+    """The name of a metal pair in evaluations: the two metals in REE order (Y, La … Lu), e.g. ``Nd-Dy``."""
+    return "-".join(sorted((first, second), key=REE_METALS.index))
+
+
 #: The metal the Architector templates are built with.
 TEMPLATE_METAL = "La"
 #: Every REE is screened as M(III).

@@ -109,8 +109,9 @@ def _print_summary(ranking, model, args) -> None:
           f"{ranking.timings['predict_s']:.1f} s, summed over processes"
           f"{'; members compiled with torch.compile' if ranking.compiled else ''}).")
     print(f"`uncertainty`: spread of the ensemble's members; {EXPECTED_ERROR_TEXT}.")
-    if new_group_accuracy(model):
-        print(new_group_accuracy(model))
+    accuracy = new_group_accuracy(model, ranking.pair, tuple(t["type"].unique()))
+    if accuracy:
+        print(accuracy)
     best = t[t["rank"] == 1]
     for row in best.itertuples(index=False):
         print(f"  best {row.type} {row.metal}: {row.name}")

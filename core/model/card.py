@@ -229,12 +229,37 @@ def _ranking_lines(metrics: dict) -> list[str]:
                       else "top-10 recall not measured (no cell holds 50 ligands)")
             lines.append(f"- {title}: ligand ranking per metal and type (over {rank['n_cells']} metal × type cells), "
                          f"median Spearman {rank['spearman_median']:.2f}, {recall}.")
+        chosen = m.get("selectivity") or {}
+        if chosen.get("n_pairs"):
+            lines.append(f"- {title}: {_selectivity_text(chosen)}")
         if unc and unc.get("n"):
             flagged = "no error above 5 kcal/mol" if unc.get("large_flagged") is None else \
                 f"{unc['large_flagged']:.0%} of the {unc['n_large']} errors above 5 kcal/mol flagged (2σ ≥ 5)"
             lines.append(f"- {title}: {unc['within_2sigma']:.0%} of errors within 2σ; {flagged}; "
                          f"{unc['flagged_share']:.0%} of all predictions flagged.")
     return ["", *lines] if lines else []
+
+
+#: Metal pairs the card spells out: a light/heavy split much studied for magnets and the series' two ends.
+CARD_PAIRS = ("Nd-Dy", "La-Lu")
+
+
+def _selectivity_text(selectivity: dict) -> str:
+    """The ranking by selectivity between two metals (``reescreen rank --pair``), over every pair and for
+    :data:`CARD_PAIRS`."""
+    spearman = (f", median Spearman {selectivity['spearman_median']:.2f} over pairs × types"
+                if "spearman_median" in selectivity else "")
+    text = (f"ranking by selectivity between two metals (ΔE_bind of one ligand, what `rank --pair` ranks), "
+            f"over {selectivity['n_pairs']} metal pairs: median MAE {selectivity['mae_median']:.2f}{spearman}")
+    for name in CARD_PAIRS:
+        pair = (selectivity.get("per_pair") or {}).get(name)
+        if pair:
+            text += f"; {name}: " + ", ".join(
+                f"{t} MAE {c['mae']:.2f}" + (f" / Spearman {c['spearman']:.2f}" if "spearman" in c else "")
+                + (f" / top-10 recall {c['top10_recall_first']:.0%} and {c['top10_recall_second']:.0%}"
+                   if "top10_recall_first" in c else "")
+                for t, c in pair["per_type"].items())
+    return text + "."
 
 
 def _shown_path(directory: Path) -> str:

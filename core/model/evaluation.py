@@ -63,7 +63,8 @@ def group_mean_baseline(train: Sequence[Atoms], test: Sequence[Atoms], label_key
                      else overall for a in test])
 
 
-def _ligand_group(atoms: Atoms) -> tuple:
+def ligand_and_type(atoms: Atoms) -> tuple:
+    """(scaffold, substituent, coordination type) of a complex: the ligand whose metal series it belongs to."""
     return (atoms.info.get("scaffold"), atoms.info.get("substituent"), atoms.info.get("type"))
 
 
@@ -77,8 +78,8 @@ def metal_series_metrics(frames: Sequence[Atoms], ref: np.ndarray, pred: np.ndar
     """
     groups: dict[tuple, dict[str, int]] = defaultdict(dict)
     for i, a in enumerate(frames):
-        if None not in _ligand_group(a):
-            groups[_ligand_group(a)][metal_of(a)] = i
+        if None not in ligand_and_type(a):
+            groups[ligand_and_type(a)][metal_of(a)] = i
     lanthanides = [m for m in REE_METALS if m != "Y"]
     ref_d, pred_d, ref_c, pred_c = [], [], [], []
     for members in groups.values():
@@ -150,7 +151,8 @@ class EvaluationError(ValueError):
 def score_split(model: BindingModel, frames: Sequence[Atoms], train: Sequence[Atoms], label_key: str) -> dict:
     """Every metric of one evaluation set (kcal/mol): regression, ranking, uncertainty (ensembles), per metal,
     scaffold, type and substituent, the metal/type-mean baseline of ``train`` and the metal-series errors."""
-    from core.model.holdout import ranking_metrics, uncertainty_calibration  # holdout builds on this module
+    from core.model.holdout import (ranking_metrics, selectivity_metrics,  # holdout builds on this module
+                                    uncertainty_calibration)
 
     ref = _reference_binding(frames, label_key)
     spread = None
@@ -160,6 +162,7 @@ def score_split(model: BindingModel, frames: Sequence[Atoms], train: Sequence[At
         pred = predicted_binding_energies(model, frames)
     result = regression_metrics(ref, pred)
     result["ranking"] = ranking_metrics(frames, ref, pred)
+    result["selectivity"] = selectivity_metrics(frames, ref, pred)
     if spread is not None:
         result["uncertainty"] = uncertainty_calibration(ref, pred, spread)
     result["per_metal"] = _breakdown(frames, ref, pred, metal_of)

@@ -18,9 +18,10 @@ import numpy as np
 from ase import Atoms
 from scipy.stats import spearmanr
 
+from core.chemistry.constants import REE_METALS, pair_name
 from core.chemistry.groups import canonical_group, library_groups
 from core.chemistry.ligands import SUBSTITUENTS
-from core.model.evaluation import metal_of
+from core.model.evaluation import ligand_and_type, metal_of
 
 #: An error this large (kcal/mol) changes a ligand's rank among typical substituent tables.
 LARGE_ERROR = 5.0
@@ -98,13 +99,8 @@ def ranking_metrics(frames: Sequence[Atoms], reference: Sequence[float], predict
     per_cell = {}
     recall = f"top{top_k}_recall"
     for (metal, ctype), idx in sorted(cells.items()):
-        if len(idx) <= top_k:
-            continue
-        r, p = ref[idx], pred[idx]
-        per_cell[f"{metal} {ctype}"] = {"n_ligands": len(idx), "spearman": float(spearmanr(r, p).statistic)}
-        if len(idx) >= recall_from:
-            best_ref, best_pred = set(np.argsort(r)[:top_k]), set(np.argsort(p)[:top_k])
-            per_cell[f"{metal} {ctype}"][recall] = len(best_ref & best_pred) / top_k
+        if len(idx) > top_k:
+            per_cell[f"{metal} {ctype}"] = _rank_agreement(ref[idx], pred[idx], top_k, recall_from)
     if not per_cell:
         return {"n_cells": 0, "note": f"no metal and type with more than {top_k} ligands"}
     out = {"n_cells": len(per_cell),
@@ -115,6 +111,67 @@ def ranking_metrics(frames: Sequence[Atoms], reference: Sequence[float], predict
     else:
         out[f"{recall}_note"] = f"no metal and type with {recall_from} or more ligands"
     return out | {"per_metal_type": per_cell}
+
+
+def _rank_agreement(ref: np.ndarray, pred: np.ndarray, top_k: int, recall_from: int) -> dict:
+    """Spearman of one ranking (most negative first) and, from ``recall_from`` items on, its top-k recall."""
+    out = {"n_ligands": len(ref), "spearman": float(spearmanr(ref, pred).statistic)}
+    if len(ref) >= recall_from:
+        best_ref, best_pred = set(np.argsort(ref)[:top_k]), set(np.argsort(pred)[:top_k])
+        out[f"top{top_k}_recall"] = len(best_ref & best_pred) / top_k
+    return out
+
+
+def selectivity_metrics(frames: Sequence[Atoms], reference: Sequence[float], predicted: Sequence[float],
+                        top_k: int = 10, recall_from: int = 50) -> dict:
+    """How well the predictions rank ligands by their preference between two metals: what ``reescreen rank
+    --pair`` ranks.
+
+    For each pair of metals (``Nd-Dy``: first and second in REE order) and coordination type, over the ligands
+    with both complexes: the error of ΔE_bind = E_bind(first) − E_bind(second) (kcal/mol), which is also the
+    error of ΔE_exchange, since the aqua ions' difference is one number per pair; the Spearman correlation of
+    the ligand ranking by it (cells of more than ``top_k`` ligands); and, from ``recall_from`` ligands on, the
+    top-k recall at both ends (``first``: the ligands that most prefer the first metal, ``second``: the other
+    end).  An error shared by both metals of a ligand cancels here, so this can be good where E_bind is not.
+    Returns per pair its MAE over all types and the per-type values, and medians over pairs."""
+    ref, pred = np.asarray(reference, float), np.asarray(predicted, float)
+    series: dict[tuple, dict[str, int]] = defaultdict(dict)
+    for i, a in enumerate(frames):
+        if None not in ligand_and_type(a):
+            series[ligand_and_type(a)][metal_of(a)] = i
+    metals = [m for m in REE_METALS if any(m in s for s in series.values())]
+    recall = f"top{top_k}_recall"
+    pairs = {}
+    for k, first in enumerate(metals):
+        for second in metals[k + 1:]:
+            by_type: dict[str, list[tuple[int, int]]] = defaultdict(list)
+            for (_, _, ctype), members in series.items():
+                if first in members and second in members:
+                    by_type[str(ctype)].append((members[first], members[second]))
+            if not by_type:
+                continue
+            per_type, errors = {}, []
+            for ctype, idx in sorted(by_type.items()):
+                i, j = np.array(idx).T
+                r, p = ref[i] - ref[j], pred[i] - pred[j]
+                errors.append(np.abs(p - r))
+                cell = {"n_ligands": len(r), "mae": float(np.mean(np.abs(p - r)))}
+                if len(r) > top_k:
+                    agree = _rank_agreement(r, p, top_k, recall_from)
+                    cell["spearman"] = agree["spearman"]
+                    if recall in agree:
+                        cell[f"{recall}_first"] = agree[recall]
+                        cell[f"{recall}_second"] = _rank_agreement(-r, -p, top_k, recall_from)[recall]
+                per_type[ctype] = cell
+            pairs[pair_name(first, second)] = {"n": int(sum(len(e) for e in errors)),
+                                               "mae": float(np.mean(np.concatenate(errors))), "per_type": per_type}
+    if not pairs:
+        return {"n_pairs": 0, "note": "no ligand with two metals"}
+    spearmans = [c["spearman"] for v in pairs.values() for c in v["per_type"].values() if "spearman" in c]
+    out = {"n_pairs": len(pairs), "mae_median": float(np.median([v["mae"] for v in pairs.values()]))}
+    if spearmans:
+        out["spearman_median"] = float(np.median(spearmans))
+    return out | {"per_pair": pairs}
 
 
 def uncertainty_calibration(reference: Sequence[float], predicted: Sequence[float], sigma: Sequence[float],

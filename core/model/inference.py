@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
+from core.chemistry.constants import pair_name
 from core.levels import DEFAULT_LEVEL
 from core.model.contraction import contract_with_matmul
 
@@ -170,6 +171,16 @@ class ModelFolder:
         if coordination_type in per_type and per_type[coordination_type].get("n"):
             return float(per_type[coordination_type]["mae"])
         return domain_mae(self.directory).get(domain, float("nan"))
+
+    def selectivity_accuracy(self, domain: str, pair: tuple[str, str], coordination_type: str) -> dict:
+        """What the model's evaluation measured for ranking ligands of ``domain`` by their preference between the
+        two metals of ``pair`` in ``coordination_type`` (:func:`core.model.holdout.selectivity_metrics`):
+        ``mae`` of ΔE_bind (kcal/mol), ``n_ligands`` and, where the cell held enough ligands, ``spearman``;
+        {} when not measured."""
+        metrics = self.metrics() or {}
+        split = (metrics.get(domain_split(metrics, domain)) or {}).get("selectivity") or {}
+        measured = (split.get("per_pair") or {}).get(pair_name(*pair)) or {}
+        return dict((measured.get("per_type") or {}).get(coordination_type) or {})
 
 
 @dataclass

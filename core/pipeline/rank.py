@@ -21,7 +21,7 @@ from core.chemistry.grafting import GraftError, plan_graft
 from core.chemistry.groups import Group, GroupError, attach_group, canonical_group
 from core.chemistry.ligands import LigandError, make_ligand
 from core.levels import DEFAULT_LEVEL
-from core.model.inference import ModelError
+from core.model.inference import NEW_GROUP, ModelError, domain_split
 from core.pipeline.scaffold_templates import aqua_binding_energy, grafted_series
 from core.pipeline.settings import FAST, ScreeningSettings
 
@@ -31,23 +31,40 @@ COLUMNS = ["rank", "name", "smiles", "scaffold", "position", "metal", "type", "E
 # what the `expected error` column holds, said the same way by the command line and the app
 EXPECTED_ERROR_TEXT = ("`expected error`: the model's measured E_bind MAE for rows of that domain and coordination "
                        "type (training group: random test split; new group: groups held out whole; new scaffold: "
-                       "HDEV)")
+                       "HDEV); with a metal pair, `selectivity expected error` is the measured MAE of the two metals' "
+                       "E_bind difference by the same rule")
 
 
 
-def new_group_accuracy(model) -> str:
+def new_group_accuracy(model, pair: tuple[str, str] | None = None, types: Sequence[str] = ()) -> str:
     """What the model's evaluation measured on groups held out whole (kcal/mol), the case of most rows of a
-    ranking of new groups; "" when its evaluation has no group hold-out."""
-    held = (model.metrics() or {}).get("group-holdout") or {}
+    ranking of new groups; with a metal ``pair``, also for the ranking by selectivity between them in ``types``
+    (all measured types when empty); "" when its evaluation has no group hold-out."""
+    metrics = model.metrics() or {}
+    held = metrics.get(domain_split(metrics, NEW_GROUP)) or {}
     if not held.get("n"):
         return ""
-    types = ", ".join(f"{t} {v['mae']:.1f}" for t, v in (held.get("per_type") or {}).items())
+    per_type = ", ".join(f"{t} {v['mae']:.1f}" for t, v in (held.get("per_type") or {}).items())
     rank = held.get("ranking") or {}
     recall = (f", top-10 recall {rank['top10_recall_median']:.0%}" if "top10_recall_median" in rank else "")
-    return (f"On {held['n']} complexes of groups it never saw, the model's E_bind MAE is {held['mae']:.1f} "
-            f"({types}); its ranking of ligands per metal and type has median Spearman "
-            f"{rank.get('spearman_median', float('nan')):.2f}{recall}. Confirm a shortlist with "
-            f"{DEFAULT_LEVEL.short_name} before trusting a rank.")
+    text = (f"On {held['n']} complexes of groups it never saw, the model's E_bind MAE is {held['mae']:.1f} "
+            f"({per_type}); its ranking of ligands per metal and type has median Spearman "
+            f"{rank.get('spearman_median', float('nan')):.2f}{recall}.")
+    if pair:
+        text += " " + _pair_accuracy(model, pair, types or tuple(held.get("per_type") or ()))
+    return text + f" Confirm a shortlist with {DEFAULT_LEVEL.short_name} before trusting a rank."
+
+
+def _pair_accuracy(model, pair: tuple[str, str], types: Sequence[str]) -> str:
+    """The measured accuracy of the selectivity ranking for ``pair`` on held-out groups, per type."""
+    cells = {t: model.selectivity_accuracy(NEW_GROUP, pair, t) for t in types}
+    cells = {t: c for t, c in cells.items() if c.get("n_ligands")}
+    label = f"{pair[0]}−{pair[1]} selectivity"
+    if not cells:
+        return f"The ranking by {label} was not measured on held-out groups."
+    return (f"Ranked by {label} (a shared per-ligand error cancels), on the same groups: " + "; ".join(
+        f"{t} MAE {c['mae']:.1f}" + (f", Spearman {c['spearman']:.2f}" if "spearman" in c else "")
+        + f" over {c['n_ligands']} ligands" for t, c in cells.items()) + ".")
 
 
 #: From this many complexes on (CPU), the members are evaluated with ``torch.compile``: 1.5-1.9x faster per member
@@ -179,7 +196,7 @@ def rank_groups(model, groups: Sequence[Group], scaffold: str, metals: Sequence[
     errors = {cell: model.expected_error(*cell) for cell in set(cells)}
     table["expected error (kcal/mol)"] = [errors[cell] for cell in cells]
     if pair:
-        table = _with_selectivity(table, exchange, pair)
+        table = _with_selectivity(table, exchange, pair, model)
     else:
         table["rank"] = table.groupby(["metal", "type"])["E_exchange model (kcal/mol)"].rank(method="min").astype(int)
         table = table.sort_values(["type", "metal", "rank"], kind="stable")
@@ -195,12 +212,14 @@ def _member_predictions(model, frames) -> np.ndarray:
     return model.predict(frames)[None, :]
 
 
-def _with_selectivity(table: pd.DataFrame, exchange: np.ndarray, pair: tuple[str, str]) -> pd.DataFrame:
+def _with_selectivity(table: pd.DataFrame, exchange: np.ndarray, pair: tuple[str, str], model) -> pd.DataFrame:
     """Ligands ranked per type by ΔE_exchange(first − second); both metals' rows kept, ligands that lack one of
-    the two are dropped (their graft was refused)."""
+    the two are dropped (their graft was refused).  ``selectivity expected error``: the MAE of that difference
+    the model's evaluation measured for the row's domain, pair and type (NaN where not measured)."""
     first, second = pair
     column = f"selectivity {first}−{second} model (kcal/mol)"
     spread_column = "selectivity uncertainty (kcal/mol)"
+    error_column = "selectivity expected error (kcal/mol)"
     key = ["name", "type"]
     idx = {(r.name, r.type, r.metal): i for i, r in enumerate(table.itertuples())}
     selectivity, spread = {}, {}
@@ -215,5 +234,8 @@ def _with_selectivity(table: pd.DataFrame, exchange: np.ndarray, pair: tuple[str
     kept = table[has_both & table["metal"].isin(pair).to_numpy()].copy()
     kept[column] = [selectivity[(n, t)] for n, t in zip(kept["name"], kept["type"])]
     kept[spread_column] = [spread[(n, t)] for n, t in zip(kept["name"], kept["type"])]
+    cells = list(zip(kept["domain"], kept["type"]))
+    errors = {cell: model.selectivity_accuracy(cell[0], pair, cell[1]).get("mae", np.nan) for cell in set(cells)}
+    kept[error_column] = [errors[cell] for cell in cells]
     kept["rank"] = kept.groupby(["type", "metal"])[column].rank(method="min").astype(int)
     return kept.sort_values(["type", "rank", "metal"], kind="stable")
