@@ -45,7 +45,10 @@ if metrics:
     st.subheader("Measured by `reescreen evaluate`")
     st.dataframe(table, hide_index=True, width="stretch")
     st.caption("Neighbouring-Ln ΔE_bind: E_bind(Ln[k+1]) − E_bind(Ln[k]) for one ligand and type, what "
-               "separating neighbours depends on; an error shared by all metals of a ligand cancels in it.")
+               "separating neighbours depends on; an error shared by all metals of a ligand cancels in it. "
+               "Metal-pair selectivity: E_bind(M1) − E_bind(M2) of one ligand, what ranking by a pair ranks, as "
+               "medians over every pair of metals; beside it, the MAE of giving every ligand the same selectivity "
+               "(ligands differ little in their preference, so an MAE means something only against that).")
     parity = model.directory / "parity.png"
     if parity.exists():
         st.image(str(parity), caption="Parity: predicted vs reference E_bind (kcal/mol)")

@@ -311,6 +311,8 @@ def test_model_page_shows_each_evaluation_set_of_an_ensemble_with_its_ranking_an
     metrics = json.loads((tmp_path / "models" / "prescreen" / "metrics.json").read_text())
     assert table.loc[held, "n"] == 4 and table.loc[held, "MAE (kcal/mol)"] == pytest.approx(metrics["group-holdout"]["mae"])
     assert table.loc[held, "errors within 2σ"] == pytest.approx(metrics["group-holdout"]["uncertainty"]["within_2sigma"])
+    assert table.loc[held, "metal-pair selectivity MAE, median (kcal/mol)"] == pytest.approx(
+        metrics["group-holdout"]["selectivity"]["mae_median"])
     # a pre-screen model is not offered for optimised results: its inputs are grafted starts
     assert not at.button and "pre-screen model" in at.info[0].value and "Rank with the model" in at.info[0].value
 
@@ -338,8 +340,11 @@ def test_library_ranks_groups_with_the_model_and_queues_the_chosen_ones_for_xtb(
     assert not at.exception and not at.error
     assert "ligands ranked by the model's selectivity ΔE_exchange(La − Lu)" in at.subheader[0].value
     assert any("groups it never saw, the model's E_bind MAE is" in c.value for c in at.caption)
+    # the tiny model's held-out ligand has no La complex: the pair's error is said to be unmeasured
+    assert any("La−Lu selectivity was not measured on held-out groups" in c.value for c in at.caption)
     table = at.dataframe[0].value
-    assert {"E_exchange model (kcal/mol)", "uncertainty (kcal/mol)", "domain"} <= set(table.columns)
+    assert {"E_exchange model (kcal/mol)", "uncertainty (kcal/mol)", "domain",
+            "selectivity expected error (kcal/mol)"} <= set(table.columns)
     assert table["name"].nunique() > 50  # the library's C/H/N/O groups; the others are listed as not ranked
     assert "not ranked" in at.expander[0].label
     at.multiselect(key="rank_confirm_names").set_value(["methyl"]).run()

@@ -120,6 +120,7 @@ def test_an_error_shared_by_both_metals_of_a_ligand_cancels_in_the_selectivity_r
     assert regression_metrics(ref, shared)["mae"] > 5
     pair = selectivity_metrics(frames, ref, shared)["per_pair"]["Nd-Dy"]["per_type"]["1L6W"]
     assert pair["n_ligands"] == 55 and pair["mae"] == pytest.approx(0, abs=1e-9)
+    assert pair["mae_constant"] == pytest.approx(np.mean(np.abs(0.1 * i - 0.1 * i.mean())))  # from labels alone
     assert pair["spearman"] == pytest.approx(1) and pair["top10_recall_first"] == pair["top10_recall_second"] == 1
     # a model that swaps the two metals' energies ranks every ligand's preference backwards
     swapped = selectivity_metrics(frames, ref, np.concatenate([ref[55:], ref[:55]]))["per_pair"]["Nd-Dy"]

@@ -163,14 +163,17 @@ def evaluation_sets(metrics: dict) -> list[tuple[str, str]]:
 
 def evaluation_row(title: str, m: dict) -> dict:
     """One evaluation set as a table row (kcal/mol): errors, the baseline, the neighbouring-lanthanide
-    difference error, ligand ranking and, for an ensemble, uncertainty calibration (None where not measured)."""
-    rank, unc = m.get("ranking") or {}, m.get("uncertainty") or {}
+    difference error, ligand ranking, the ranking by selectivity between two metals (medians over pairs) and, for an ensemble, uncertainty calibration (None where not measured)."""
+    rank, unc, chosen = m.get("ranking") or {}, m.get("uncertainty") or {}, m.get("selectivity") or {}
     return {"set": title, "n": m["n"], "r²": m["r2"], "MAE (kcal/mol)": m["mae"], "RMSE (kcal/mol)": m["rmse"],
             "max error (kcal/mol)": m["max_error"],
             "baseline MAE (metal+type mean)": m["baseline_metal_type_mean"]["mae"],
             "neighbouring-Ln ΔE_bind MAE (kcal/mol)": (m.get("metal_series") or {}).get("neighbours", {}).get("mae"),
             "ligand ranking, median Spearman": rank.get("spearman_median"),
             "top-10 recall, median": rank.get("top10_recall_median"),
+            "metal-pair selectivity MAE, median (kcal/mol)": chosen.get("mae_median"),
+            "same selectivity for every ligand, MAE": chosen.get("mae_constant_median"),
+            "metal-pair selectivity ranking, median Spearman": chosen.get("spearman_median"),
             "errors within 2σ": unc.get("within_2sigma"), "errors > 5 kcal/mol flagged": unc.get("large_flagged")}
 
 
@@ -250,12 +253,14 @@ def _selectivity_text(selectivity: dict) -> str:
     spearman = (f", median Spearman {selectivity['spearman_median']:.2f} over pairs × types"
                 if "spearman_median" in selectivity else "")
     text = (f"ranking by selectivity between two metals (ΔE_bind of one ligand, what `rank --pair` ranks), "
-            f"over {selectivity['n_pairs']} metal pairs: median MAE {selectivity['mae_median']:.2f}{spearman}")
+            f"over {selectivity['n_pairs']} metal pairs: median MAE {selectivity['mae_median']:.2f} (the same "
+            f"selectivity for every ligand would score {selectivity['mae_constant_median']:.2f}){spearman}")
     for name in CARD_PAIRS:
         pair = (selectivity.get("per_pair") or {}).get(name)
         if pair:
             text += f"; {name}: " + ", ".join(
-                f"{t} MAE {c['mae']:.2f}" + (f" / Spearman {c['spearman']:.2f}" if "spearman" in c else "")
+                f"{t} MAE {c['mae']:.2f} (constant {c['mae_constant']:.2f})"
+                + (f" / Spearman {c['spearman']:.2f}" if "spearman" in c else "")
                 + (f" / top-10 recall {c['top10_recall_first']:.0%} and {c['top10_recall_second']:.0%}"
                    if "top10_recall_first" in c else "")
                 for t, c in pair["per_type"].items())

@@ -133,6 +133,8 @@ def selectivity_metrics(frames: Sequence[Atoms], reference: Sequence[float], pre
     the ligand ranking by it (cells of more than ``top_k`` ligands); and, from ``recall_from`` ligands on, the
     top-k recall at both ends (``first``: the ligands that most prefer the first metal, ``second``: the other
     end).  An error shared by both metals of a ligand cancels here, so this can be good where E_bind is not.
+    ``mae_constant``: the MAE of giving every ligand the same selectivity (the set's own mean), from the
+    labels alone: ligands differ by little in their preference, and an MAE means something only against it.
     Returns per pair its MAE over all types and the per-type values, and medians over pairs."""
     ref, pred = np.asarray(reference, float), np.asarray(predicted, float)
     series: dict[tuple, dict[str, int]] = defaultdict(dict)
@@ -150,12 +152,14 @@ def selectivity_metrics(frames: Sequence[Atoms], reference: Sequence[float], pre
                     by_type[str(ctype)].append((members[first], members[second]))
             if not by_type:
                 continue
-            per_type, errors = {}, []
+            per_type, errors, spreads = {}, [], []
             for ctype, idx in sorted(by_type.items()):
                 i, j = np.array(idx).T
                 r, p = ref[i] - ref[j], pred[i] - pred[j]
                 errors.append(np.abs(p - r))
-                cell = {"n_ligands": len(r), "mae": float(np.mean(np.abs(p - r)))}
+                spreads.append(np.abs(r - r.mean()))
+                cell = {"n_ligands": len(r), "mae": float(np.mean(np.abs(p - r))),
+                        "mae_constant": float(np.mean(np.abs(r - r.mean())))}
                 if len(r) > top_k:
                     agree = _rank_agreement(r, p, top_k, recall_from)
                     cell["spearman"] = agree["spearman"]
@@ -164,11 +168,14 @@ def selectivity_metrics(frames: Sequence[Atoms], reference: Sequence[float], pre
                         cell[f"{recall}_second"] = _rank_agreement(-r, -p, top_k, recall_from)[recall]
                 per_type[ctype] = cell
             pairs[pair_name(first, second)] = {"n": int(sum(len(e) for e in errors)),
-                                               "mae": float(np.mean(np.concatenate(errors))), "per_type": per_type}
+                                               "mae": float(np.mean(np.concatenate(errors))),
+                                               "mae_constant": float(np.mean(np.concatenate(spreads))),
+                                               "per_type": per_type}
     if not pairs:
         return {"n_pairs": 0, "note": "no ligand with two metals"}
     spearmans = [c["spearman"] for v in pairs.values() for c in v["per_type"].values() if "spearman" in c]
-    out = {"n_pairs": len(pairs), "mae_median": float(np.median([v["mae"] for v in pairs.values()]))}
+    out = {"n_pairs": len(pairs), "mae_median": float(np.median([v["mae"] for v in pairs.values()])),
+           "mae_constant_median": float(np.median([v["mae_constant"] for v in pairs.values()]))}
     if spearmans:
         out["spearman_median"] = float(np.median(spearmans))
     return out | {"per_pair": pairs}

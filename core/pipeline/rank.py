@@ -63,7 +63,9 @@ def _pair_accuracy(model, pair: tuple[str, str], types: Sequence[str]) -> str:
     if not cells:
         return f"The ranking by {label} was not measured on held-out groups."
     return (f"Ranked by {label} (a shared per-ligand error cancels), on the same groups: " + "; ".join(
-        f"{t} MAE {c['mae']:.1f}" + (f", Spearman {c['spearman']:.2f}" if "spearman" in c else "")
+        f"{t} MAE {c['mae']:.1f}" + (f" (the same selectivity for every ligand: {c['mae_constant']:.1f})"
+                                     if "mae_constant" in c else "")
+        + (f", Spearman {c['spearman']:.2f}" if "spearman" in c else "")
         + f" over {c['n_ligands']} ligands" for t, c in cells.items()) + ".")
 
 
