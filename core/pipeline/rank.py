@@ -62,11 +62,16 @@ def _pair_accuracy(model, pair: tuple[str, str], types: Sequence[str]) -> str:
     label = f"{pair[0]}−{pair[1]} selectivity"
     if not cells:
         return f"The ranking by {label} was not measured on held-out groups."
-    return (f"Ranked by {label} (a shared per-ligand error cancels), on the same groups: " + "; ".join(
+    text = (f"Ranked by {label} (a shared per-ligand error cancels), on the same groups: " + "; ".join(
         f"{t} MAE {c['mae']:.1f}" + (f" (the same selectivity for every ligand: {c['mae_constant']:.1f})"
                                      if "mae_constant" in c else "")
         + (f", Spearman {c['spearman']:.2f}" if "spearman" in c else "")
         + f" over {c['n_ligands']} ligands" for t, c in cells.items()) + ".")
+    unresolved = [t for t, c in cells.items() if c["mae"] >= c.get("mae_constant", np.inf)]
+    if unresolved:
+        text += (f" In {', '.join(unresolved)} that is no better than giving every ligand the same selectivity: "
+                 f"there the order of new groups by {label} is not resolved by the model.")
+    return text
 
 
 #: From this many complexes on (CPU), the members are evaluated with ``torch.compile``: 1.5-1.9x faster per member
