@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -54,6 +55,11 @@ def test_rank_with_a_pair_writes_the_ranked_csv_by_selectivity_with_every_requir
     # the accuracy a new group can expect, from the model's own group hold-out
     held = json.loads((model_dir / "metrics.json").read_text())["group-holdout"]
     assert f"On {held['n']} complexes of groups it never saw, the model's E_bind MAE is {held['mae']:.1f}" in run.stdout
+    for ctype, rows in table[table["metal"] == "Nd"].groupby("type"):  # each end of the ranking, named per type
+        by_name = rows.set_index("name")[selectivity]
+        for metal, end in (("Nd", by_name.min()), ("Dy", by_name.max())):
+            named = re.search(rf"most {metal}-selective in {ctype}: (\S+) \(", run.stdout).group(1)
+            assert by_name[named] == pytest.approx(end, abs=0.011)  # the CSV rounds to 0.01
     # its held-out groups have no Nd or Dy complex: the selectivity error is said to be unmeasured, not guessed
     assert "Nd−Dy selectivity was not measured on held-out groups" in run.stdout
     assert table.loc[table["domain"] == "new group", "selectivity expected error (kcal/mol)"].isna().all()

@@ -112,10 +112,23 @@ def _print_summary(ranking, model, args) -> None:
     accuracy = new_group_accuracy(model, ranking.pair, tuple(t["type"].unique()))
     if accuracy:
         print(accuracy)
-    best = t[t["rank"] == 1]
-    for row in best.itertuples(index=False):
-        print(f"  best {row.type} {row.metal}: {row.name}")
+    if ranking.pair:
+        _print_pair_ends(t, ranking.pair)
+    else:
+        for row in t[t["rank"] == 1].itertuples(index=False):
+            print(f"  best {row.type} {row.metal}: {row.name}")
     print(f"CSV: {args.out}")
+
+
+def _print_pair_ends(table, pair: tuple[str, str]) -> None:
+    """Per type, the ligand the model finds most selective for each metal of the pair, with its spread."""
+    first, second = pair
+    column = f"selectivity {first}−{second} model (kcal/mol)"
+    one_row = table[table["metal"] == first]  # both metals' rows carry the ligand's selectivity
+    for ctype, rows in one_row.groupby("type", sort=False):
+        for metal, row in ((first, rows.loc[rows[column].idxmin()]), (second, rows.loc[rows[column].idxmax()])):
+            print(f"  most {metal}-selective in {ctype}: {row['name']} ({first}−{second} {row[column]:+.1f} ± "
+                  f"{row['selectivity uncertainty (kcal/mol)']:.1f}, {row['domain']})")
 
 
 def _confirm(ranking, args, metals, types) -> int:
