@@ -44,6 +44,9 @@ def test_two_members_train_from_different_seeds_and_the_ensemble_reports_mean_an
     assert metrics["group-holdout"]["selectivity"]["n_pairs"] == 6
     assert ("- held-out groups (never trained on, every scaffold): ranking by selectivity between two metals "
             "(ΔE_bind of one ligand, what `rank --pair` ranks), over 6 metal pairs: median MAE") in card
+    beating = sum(p["mae"] < p["mae_constant"] for p in metrics["group-holdout"]["selectivity"]["per_pair"].values())
+    assert (f"beats giving every ligand the same selectivity for {beating} of 6 metal pairs" in card
+            and "structures other than grafted starts" in card)
     # trained side by side (--parallel 2), each member in its own process with its own log and clock
     for k in range(2):
         assert "TRAIN RUN END" in (tmp_path / "run" / f"member-{k}" / "train.log").read_text()

@@ -67,8 +67,10 @@ def write_model_card(model_dir: str | Path, metrics: dict) -> Path:
         f"({', '.join(metrics.get('training_scaffolds') or ['see the dataset'])}, with any C3 group): their "
         "error is the HDEV row below, not the test row. Screening results mark them `new scaffold` in the "
         "`model domain` column. " + model_domain_text(d),
-        "- Coordination numbers other than 8, other charges or spin states, structures not optimised at the "
-        "label's level.",
+        "- Coordination numbers other than 8, other charges or spin states, "
+        + ("structures other than grafted starts on the shipped complexes (optimised ones included)."
+           if cfg.reescreen.get("geometry") == "grafted" else "structures not optimised at the label's level."),
+        *_new_group_selectivity_lines(metrics),
         "- Accuracy beyond its labels: the model cannot be more right than the level it learned.",
         "",
         "## Training data",
@@ -241,6 +243,19 @@ def _ranking_lines(metrics: dict) -> list[str]:
             lines.append(f"- {title}: {unc['within_2sigma']:.0%} of errors within 2σ; {flagged}; "
                          f"{unc['flagged_share']:.0%} of all predictions flagged.")
     return ["", *lines] if lines else []
+
+
+def _new_group_selectivity_lines(metrics: dict) -> list[str]:
+    """A caveat where ranking new groups by a pair's selectivity is barely better than one number for all."""
+    chosen = (metrics.get(GROUP_HOLDOUT) or {}).get("selectivity") or {}
+    pairs = list((chosen.get("per_pair") or {}).values())
+    if not pairs:
+        return []
+    beating = sum(p["mae"] < p["mae_constant"] for p in pairs)
+    return [f"- Ranking **new groups** by the selectivity between two metals: on the held-out groups its error "
+            f"in ΔE_bind beats giving every ligand the same selectivity for {beating} of {len(pairs)} metal pairs "
+            f"(median MAE {chosen['mae_median']:.2f} against {chosen['mae_constant_median']:.2f} kcal/mol); "
+            "read the pair's line under Measured before trusting such a ranking."]
 
 
 #: Metal pairs the card spells out: a light/heavy split much studied for magnets and the series' two ends.
