@@ -476,3 +476,21 @@ def test_training_uses_the_matmul_contraction_and_keeps_allegros_own_path_otherw
         assert Contracter._contract_conv.__name__ == "_dispatch_contract_conv"
     finally:
         Contracter._contract_conv = original
+
+
+def test_a_re_evaluated_model_is_read_with_its_new_metrics(tmp_path):
+    """metrics.json is read once per version of the file (rankings ask per group), never served stale."""
+    import os
+
+    from core.model.inference import read_metrics
+
+    path = tmp_path / "metrics.json"
+    assert read_metrics(tmp_path) is None
+    path.write_text(json.dumps({"test": {"mae": 3.0}}))
+    assert read_metrics(tmp_path)["test"]["mae"] == 3.0
+    stamp = path.stat().st_mtime_ns
+    path.write_text(json.dumps({"test": {"mae": 2.5}}))  # same size: the new time tells the versions apart
+    os.utime(path, ns=(stamp + 1_000_000, stamp + 1_000_000))
+    assert read_metrics(tmp_path)["test"]["mae"] == 2.5
+    path.unlink()
+    assert read_metrics(tmp_path) is None

@@ -269,9 +269,19 @@ class BindingModel(ModelFolder):
         return out
 
 def read_metrics(directory: str | Path) -> dict | None:
-    """The ``metrics.json`` that ``reescreen evaluate`` wrote next to a model, or None."""
+    """The ``metrics.json`` that ``reescreen evaluate`` wrote next to a model, or None.  Read once per version of
+    the file (a ranking asks for each group's domain, and the file is half a megabyte): treat it as read-only."""
     path = Path(directory) / "metrics.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return _read_metrics_file(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=16)
+def _read_metrics_file(path: str, mtime_ns: int, size: int) -> dict:
+    return json.loads(Path(path).read_text())
 
 
 def domain_split(metrics: dict | None, domain: str) -> str | None:
