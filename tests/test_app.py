@@ -311,8 +311,9 @@ def test_model_page_shows_each_evaluation_set_of_an_ensemble_with_its_ranking_an
     metrics = json.loads((tmp_path / "models" / "prescreen" / "metrics.json").read_text())
     assert table.loc[held, "n"] == 4 and table.loc[held, "MAE (kcal/mol)"] == pytest.approx(metrics["group-holdout"]["mae"])
     assert table.loc[held, "errors within 2σ"] == pytest.approx(metrics["group-holdout"]["uncertainty"]["within_2sigma"])
-    assert table.loc[held, "metal-pair selectivity MAE, median (kcal/mol)"] == pytest.approx(
-        metrics["group-holdout"]["selectivity"]["mae_median"])
+    # one held-out ligand: no metal pair's order can be judged, so no selectivity number is shown for it
+    assert "mae_median" not in metrics["group-holdout"]["selectivity"]
+    assert "metal-pair selectivity MAE, median (kcal/mol)" not in table.columns
     # a pre-screen model is not offered for optimised results: its inputs are grafted starts
     assert not at.button and "pre-screen model" in at.info[0].value and "Rank with the model" in at.info[0].value
 

@@ -40,13 +40,13 @@ def test_two_members_train_from_different_seeds_and_the_ensemble_reports_mean_an
     assert "grafted, unrelaxed complexes" in card
     per_type = next(line for line in card.splitlines() if line.startswith("Per coordination type (MAE): "))
     assert "held-out groups (never trained on, every scaffold): " in per_type  # where the targets are set
-    # the held-out ligand has Y, Yb, Tm and Lu: six metal pairs whose selectivity the card reports
-    assert metrics["group-holdout"]["selectivity"]["n_pairs"] == 6
+    # the held-out ligand has Y, Yb, Tm and Lu: six metal pairs measured, none with enough ligands to judge an order
+    selectivity = metrics["group-holdout"]["selectivity"]
+    assert len(selectivity["per_pair"]) == 6 and selectivity["n_pairs"] == 0 and "mae_median" not in selectivity
     assert ("- held-out groups (never trained on, every scaffold): ranking by selectivity between two metals "
-            "(ΔE_bind of one ligand, what `rank --pair` ranks), over 6 metal pairs: median MAE") in card
-    beating = sum(p["mae"] < p["mae_constant"] for p in metrics["group-holdout"]["selectivity"]["per_pair"].values())
-    assert (f"beats giving every ligand the same selectivity for {beating} of 6 metal pairs" in card
-            and "structures other than grafted starts" in card)
+            "(ΔE_bind of one ligand, what `rank --pair` ranks): not judged, no metal pair has more than 10 ligands "
+            "of one type.") in card
+    assert "beats giving every ligand the same selectivity" not in card and "structures other than grafted" in card
     # trained side by side (--parallel 2), each member in its own process with its own log and clock
     for k in range(2):
         assert "TRAIN RUN END" in (tmp_path / "run" / f"member-{k}" / "train.log").read_text()

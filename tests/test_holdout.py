@@ -127,6 +127,11 @@ def test_an_error_shared_by_both_metals_of_a_ligand_cancels_in_the_selectivity_r
     cell = swapped["per_type"]["1L6W"]
     assert cell["spearman"] == pytest.approx(-1) and cell["top10_recall_first"] == 0
     assert cell["mae"] == pytest.approx(np.mean(2 * 0.1 * i))
+    # ten ligands or fewer: the error is kept, but no order or constant is judged from so few
+    few = selectivity_metrics(frames[:10] + frames[55:65], ref[list(range(10)) + list(range(55, 65))],
+                              shared[list(range(10)) + list(range(55, 65))])
+    assert few["n_pairs"] == 0 and "more than 10 ligands" in few["note"]
+    assert set(few["per_pair"]["Nd-Dy"]["per_type"]["1L6W"]) == {"n_ligands", "mae"}
     # a ligand with only one of the two metals is not a selectivity
     assert selectivity_metrics(frames[:54] + frames[55:], np.delete(ref, 54), np.delete(ref, 54))[
         "per_pair"]["Nd-Dy"]["n"] == 54

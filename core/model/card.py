@@ -235,7 +235,7 @@ def _ranking_lines(metrics: dict) -> list[str]:
             lines.append(f"- {title}: ligand ranking per metal and type (over {rank['n_cells']} metal × type cells), "
                          f"median Spearman {rank['spearman_median']:.2f}, {recall}.")
         chosen = m.get("selectivity") or {}
-        if chosen.get("n_pairs"):
+        if chosen.get("per_pair"):
             lines.append(f"- {title}: {_selectivity_text(chosen)}")
         if unc and unc.get("n"):
             flagged = "no error above 5 kcal/mol" if unc.get("large_flagged") is None else \
@@ -248,7 +248,7 @@ def _ranking_lines(metrics: dict) -> list[str]:
 def _new_group_selectivity_lines(metrics: dict) -> list[str]:
     """A caveat where ranking new groups by a pair's selectivity is barely better than one number for all."""
     chosen = (metrics.get(GROUP_HOLDOUT) or {}).get("selectivity") or {}
-    pairs = list((chosen.get("per_pair") or {}).values())
+    pairs = [p for p in (chosen.get("per_pair") or {}).values() if "mae_constant" in p]
     if not pairs:
         return []
     beating = sum(p["mae"] < p["mae_constant"] for p in pairs)
@@ -263,22 +263,23 @@ CARD_PAIRS = ("Nd-Dy", "La-Lu")
 
 
 def _selectivity_text(selectivity: dict) -> str:
-    """The ranking by selectivity between two metals (``reescreen rank --pair``), over every pair and for
-    :data:`CARD_PAIRS`."""
-    spearman = (f", median Spearman {selectivity['spearman_median']:.2f} over pairs × types"
-                if "spearman_median" in selectivity else "")
-    text = (f"ranking by selectivity between two metals (ΔE_bind of one ligand, what `rank --pair` ranks), "
-            f"over {selectivity['n_pairs']} metal pairs: median MAE {selectivity['mae_median']:.2f} (the same "
-            f"selectivity for every ligand would score {selectivity['mae_constant_median']:.2f}){spearman}")
+    """The ranking by selectivity between two metals (``reescreen rank --pair``), over every pair judged (more
+    than 10 ligands of one type) and for :data:`CARD_PAIRS`."""
+    what = "ranking by selectivity between two metals (ΔE_bind of one ligand, what `rank --pair` ranks)"
+    if not selectivity.get("n_pairs"):
+        return f"{what}: not judged, {selectivity.get('note', 'no pair measured')}."
+    text = (f"{what}, over {selectivity['n_pairs']} metal pairs: median MAE {selectivity['mae_median']:.2f} (the "
+            f"same selectivity for every ligand would score {selectivity['mae_constant_median']:.2f}), median "
+            f"Spearman {selectivity['spearman_median']:.2f} over pairs × types")
     for name in CARD_PAIRS:
-        pair = (selectivity.get("per_pair") or {}).get(name)
-        if pair:
+        cells = {t: c for t, c in ((selectivity.get("per_pair") or {}).get(name) or {}).get("per_type", {}).items()
+                 if "mae_constant" in c}
+        if cells:
             text += f"; {name}: " + ", ".join(
-                f"{t} MAE {c['mae']:.2f} (constant {c['mae_constant']:.2f})"
-                + (f" / Spearman {c['spearman']:.2f}" if "spearman" in c else "")
+                f"{t} MAE {c['mae']:.2f} (constant {c['mae_constant']:.2f}) / Spearman {c['spearman']:.2f}"
                 + (f" / top-10 recall {c['top10_recall_first']:.0%} and {c['top10_recall_second']:.0%}"
                    if "top10_recall_first" in c else "")
-                for t, c in pair["per_type"].items())
+                + f" over {c['n_ligands']} ligands" for t, c in cells.items())
     return text + "."
 
 

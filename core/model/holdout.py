@@ -133,16 +133,17 @@ def selectivity_metrics(frames: Sequence[Atoms], reference: Sequence[float], pre
     the ligand ranking by it (cells of more than ``top_k`` ligands); and, from ``recall_from`` ligands on, the
     top-k recall at both ends (``first``: the ligands that most prefer the first metal, ``second``: the other
     end).  An error shared by both metals of a ligand cancels here, so this can be good where E_bind is not.
-    ``mae_constant``: the MAE of giving every ligand the same selectivity (the set's own mean), from the
+    ``mae_constant``: the MAE of giving every ligand the same selectivity (the cell's own mean), from the
     labels alone: ligands differ by little in their preference, and an MAE means something only against it.
-    Returns per pair its MAE over all types and the per-type values, and medians over pairs."""
+    Both are judged only in cells of more than ``top_k`` ligands (a mean fitted to a handful of ligands
+    flatters the constant): per pair, ``mae`` and ``mae_constant`` are over those cells, and pairs without one
+    are listed (``per_type``) but left out of the medians over pairs."""
     ref, pred = np.asarray(reference, float), np.asarray(predicted, float)
     series: dict[tuple, dict[str, int]] = defaultdict(dict)
     for i, a in enumerate(frames):
         if None not in ligand_and_type(a):
             series[ligand_and_type(a)][metal_of(a)] = i
     metals = [m for m in REE_METALS if any(m in s for s in series.values())]
-    recall = f"top{top_k}_recall"
     pairs = {}
     for k, first in enumerate(metals):
         for second in metals[k + 1:]:
@@ -150,35 +151,44 @@ def selectivity_metrics(frames: Sequence[Atoms], reference: Sequence[float], pre
             for (_, _, ctype), members in series.items():
                 if first in members and second in members:
                     by_type[str(ctype)].append((members[first], members[second]))
-            if not by_type:
-                continue
-            per_type, errors, spreads = {}, [], []
-            for ctype, idx in sorted(by_type.items()):
-                i, j = np.array(idx).T
-                r, p = ref[i] - ref[j], pred[i] - pred[j]
-                errors.append(np.abs(p - r))
-                spreads.append(np.abs(r - r.mean()))
-                cell = {"n_ligands": len(r), "mae": float(np.mean(np.abs(p - r))),
-                        "mae_constant": float(np.mean(np.abs(r - r.mean())))}
-                if len(r) > top_k:
-                    agree = _rank_agreement(r, p, top_k, recall_from)
-                    cell["spearman"] = agree["spearman"]
-                    if recall in agree:
-                        cell[f"{recall}_first"] = agree[recall]
-                        cell[f"{recall}_second"] = _rank_agreement(-r, -p, top_k, recall_from)[recall]
-                per_type[ctype] = cell
-            pairs[pair_name(first, second)] = {"n": int(sum(len(e) for e in errors)),
-                                               "mae": float(np.mean(np.concatenate(errors))),
-                                               "mae_constant": float(np.mean(np.concatenate(spreads))),
-                                               "per_type": per_type}
+            if by_type:
+                pairs[pair_name(first, second)] = _pair_selectivity(by_type, ref, pred, top_k, recall_from)
     if not pairs:
         return {"n_pairs": 0, "note": "no ligand with two metals"}
-    spearmans = [c["spearman"] for v in pairs.values() for c in v["per_type"].values() if "spearman" in c]
-    out = {"n_pairs": len(pairs), "mae_median": float(np.median([v["mae"] for v in pairs.values()])),
-           "mae_constant_median": float(np.median([v["mae_constant"] for v in pairs.values()]))}
-    if spearmans:
-        out["spearman_median"] = float(np.median(spearmans))
+    judged = {name: v for name, v in pairs.items() if "mae_constant" in v}
+    out: dict = {"n_pairs": len(judged)}
+    if judged:
+        out |= {"mae_median": float(np.median([v["mae"] for v in judged.values()])),
+                "mae_constant_median": float(np.median([v["mae_constant"] for v in judged.values()])),
+                "spearman_median": float(np.median([c["spearman"] for v in judged.values()
+                                                    for c in v["per_type"].values() if "spearman" in c]))}
+    else:
+        out["note"] = f"no metal pair has more than {top_k} ligands of one type"
     return out | {"per_pair": pairs}
+
+
+def _pair_selectivity(by_type: dict[str, list[tuple[int, int]]], ref: np.ndarray, pred: np.ndarray, top_k: int,
+                      recall_from: int) -> dict:
+    """One metal pair of :func:`selectivity_metrics`: per type, then over the types judged (> ``top_k``)."""
+    recall = f"top{top_k}_recall"
+    per_type, errors, spreads = {}, [], []
+    for ctype, idx in sorted(by_type.items()):
+        i, j = np.array(idx).T
+        r, p = ref[i] - ref[j], pred[i] - pred[j]
+        cell = {"n_ligands": len(r), "mae": float(np.mean(np.abs(p - r)))}
+        if len(r) > top_k:
+            errors.append(np.abs(p - r))
+            spreads.append(np.abs(r - r.mean()))
+            agree = _rank_agreement(r, p, top_k, recall_from)
+            cell |= {"mae_constant": float(np.mean(spreads[-1])), "spearman": agree["spearman"]}
+            if recall in agree:
+                cell[f"{recall}_first"] = agree[recall]
+                cell[f"{recall}_second"] = _rank_agreement(-r, -p, top_k, recall_from)[recall]
+        per_type[ctype] = cell
+    if not errors:
+        return {"n": 0, "per_type": per_type}
+    return {"n": int(sum(len(e) for e in errors)), "mae": float(np.mean(np.concatenate(errors))),
+            "mae_constant": float(np.mean(np.concatenate(spreads))), "per_type": per_type}
 
 
 def uncertainty_calibration(reference: Sequence[float], predicted: Sequence[float], sigma: Sequence[float],

@@ -63,11 +63,13 @@ def _pair_accuracy(model, pair: tuple[str, str], types: Sequence[str]) -> str:
     if not cells:
         return f"The ranking by {label} was not measured on held-out groups."
     text = (f"Ranked by {label} (a shared per-ligand error cancels), on the same groups: " + "; ".join(
-        f"{t} MAE {c['mae']:.1f}" + (f" (the same selectivity for every ligand: {c['mae_constant']:.1f})"
-                                     if "mae_constant" in c else "")
-        + (f", Spearman {c['spearman']:.2f}" if "spearman" in c else "")
+        f"{t} MAE {c['mae']:.1f}" + (f" (the same selectivity for every ligand: {c['mae_constant']:.1f}), Spearman "
+                                     f"{c['spearman']:.2f}" if "mae_constant" in c else "")
         + f" over {c['n_ligands']} ligands" for t, c in cells.items()) + ".")
+    too_few = [t for t, c in cells.items() if "mae_constant" not in c]
     unresolved = [t for t, c in cells.items() if c["mae"] >= c.get("mae_constant", np.inf)]
+    if too_few:
+        text += f" In {', '.join(too_few)} too few held-out ligands were measured to judge an order."
     if unresolved:
         text += (f" In {', '.join(unresolved)} that is no better than giving every ligand the same selectivity: "
                  f"there the order of new groups by {label} is not resolved by the model.")
