@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from core.chemistry.complexes import COORDINATION_TYPES
-from core.chemistry.grafting import CLASH_DISTANCE, GraftError, graft_complex, plan_graft, reference_copies
+from core.chemistry.grafting import (CLASH_DISTANCE, GraftError, graft_complex, ligand_embeddings, plan_graft,
+                                    reference_copies)
 from core.chemistry.ligands import make_ligand
 from core.chemistry.qc import check_complex
 from core.pipeline.scaffold_templates import grafted_series, grafted_starts, scaffold_template
@@ -146,3 +147,23 @@ def test_kabsch_puts_the_embedded_scaffold_back_onto_the_template_atoms():
         moving = fixed @ turn.T + rng.normal(size=3)
         rot, shift = _superimpose(moving, fixed)
         assert np.allclose(moving @ rot.T + shift, fixed, atol=1e-10)
+
+
+@pytest.mark.parametrize("group_smiles", ["c2c(C)cc(C)cc2C", "Oc2ccccc2"])  # mesityl, phenoxy
+def test_a_group_grafts_the_same_whatever_the_last_bits_of_the_arithmetic(group_smiles):
+    """Rotamers and embeddings that tie (by symmetry, or because the closest contact sits on the turning axis)
+    must not be chosen by rounding noise, which differs between CPUs and BLAS builds: with the ligand's
+    embeddings fixed, noise of 1e-12 Å on the template leaves every grafted atom where it was."""
+    ligand = make_ligand(f"CNC(=O)c1ccc({group_smiles})c(=O)n1[O-]")
+    plan = plan_graft(ligand.smiles)
+    rng = np.random.default_rng(7)
+    for ctype in ("2L4W", "3L2W"):
+        template, _ = scaffold_template(FAST, "HOPO", "Nd", ctype)
+        embeddings = ligand_embeddings(plan, template.positions[reference_copies(template, "HOPO", ligand.charge)[0]],
+                                       FAST.seed)
+        built = graft_complex(template, plan, ligand.charge, embeddings=embeddings)
+        for _ in range(10):
+            noisy = template.copy()
+            noisy.positions += rng.normal(scale=1e-12, size=noisy.positions.shape)
+            again = graft_complex(noisy, plan, ligand.charge, embeddings=embeddings)
+            assert np.abs(again.positions - built.positions).max() < 1e-6

@@ -153,6 +153,7 @@ def test_a_scaffold_left_out_by_a_sibling_run_is_its_scaffold_hold_out(tiny_mode
                                                           "held_out_scaffolds": ["thio-HOPO"]}
     card = (write_model_card(model_dir, metrics)).read_text()
     assert "| scaffold left out: thio-HOPO (sibling run) | 16 |" in card and "leave-one-scaffold-out" in card
+    assert f"measured by `{scaffold_left_out_sibling}`" in card
     # the card's command reproduces the sibling's row too
     assert f"--scaffold-holdout {scaffold_left_out_sibling}`" in card
     # a model that left no scaffold out cannot stand in for one

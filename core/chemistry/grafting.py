@@ -27,6 +27,12 @@ from core.chemistry.geometry import fragments, metal_index
 from core.chemistry.ligands import SCAFFOLDS, assemble_smiles
 from core.chemistry.qc import mol_from_atoms
 
+#: Contact distances are compared at this many decimals (Å).  A symmetric group (mesityl, phenoxy) has rotamers
+#: and embeddings tied by symmetry; unrounded, the last bits of the linear algebra, which differ between CPUs
+#: and BLAS builds, would pick among them, and one group would graft, and rank, differently from machine to
+#: machine.  Rounded, a tie goes to the first candidate everywhere.
+CONTACT_DECIMALS = 6
+
 #: Closest approach (Å) a grafted atom may make to any atom outside its ligand, or to an atom of its own
 #: ligand four or more bonds away.  A C–H···H–C contact at van der Waals distance is ~2.4 Å; below 1.7 Å
 #: two atoms overlap and the optimisation would start from a broken structure.
@@ -307,7 +313,7 @@ def _best_rotamer(xyz, ring, first, members, outside, topo) -> tuple[np.ndarray,
     else:
         d_own = np.full(len(angles), np.inf)
     d_out, d_own = np.sqrt(d_out), np.sqrt(d_own)  # squared until here: the minimum is the same
-    closest = np.minimum(d_out, d_own)
+    closest = np.round(np.minimum(d_out, d_own), CONTACT_DECIMALS)
     best = int(np.argmax(closest))
     return trials[best], float(closest[best])
 

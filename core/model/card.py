@@ -188,7 +188,7 @@ def _provenance_lines(metrics: dict) -> list[str]:
                      "trained on; none of their groups is among its training groups (checked).")
     sibling = (metrics.get(SCAFFOLD_HOLDOUT) or {}).get("measured_by")
     if sibling:
-        lines.append(f"- Scaffold left out: measured by `{sibling['model']}`, the same configuration trained with "
+        lines.append(f"- Scaffold left out: measured by `{sibling.get('path') or sibling['model']}`, the same configuration trained with "
                      f"{', '.join(sibling['held_out_scaffolds'])} left out entirely (leave-one-scaffold-out); this "
                      "model itself was trained on it. It is the error to expect on a scaffold never trained on.")
     return ["", *lines] if lines else []
