@@ -162,7 +162,7 @@ def metrics_text(m: dict) -> str:
             lines.append(f"  {'':16s} uncertainty: {unc['within_2sigma']:.0%} of errors within 2 sigma; {flagged}; "
                          f"{unc['flagged_share']:.0%} of predictions flagged")
         if x.get("measured_by"):
-            lines.append(f"  {'':16s} measured by {x['measured_by']['model']} (trained without "
+            lines.append(f"  {'':16s} measured by {x['measured_by'].get('path') or x['measured_by']['model']} (trained without "
                          f"{', '.join(x['measured_by']['held_out_scaffolds'])})")
     analogues = m.get("hdev", {}).get("analogue_scaffold_reference")
     if analogues:
