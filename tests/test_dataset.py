@@ -154,3 +154,22 @@ def test_reading_more_shards_than_the_shipped_datasets_again_parses_none_of_them
     after = _read_file.cache_info()
     assert [a.info["shard"] for a in again] == list(range(shipped + 2))
     assert after.misses == before.misses and after.hits - before.hits == shipped + 2
+
+
+def test_a_gzipped_shard_reads_the_same_frames_labels_and_metadata_as_the_plain_file(tmp_path):
+    import gzip
+    import shutil
+
+    import ase.io
+    import numpy as np
+
+    plain = read_frames(DATA_DIR / "dataset" / "reescreen-gfn2xtb-hdev-000.extxyz.gz")[:40]
+    ase.io.write(str(tmp_path / "shard.extxyz"), plain, format="extxyz")
+    with open(tmp_path / "shard.extxyz", "rb") as src, gzip.open(tmp_path / "shard.extxyz.gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    a, b = read_frames(tmp_path / "shard.extxyz"), read_frames(tmp_path / "shard.extxyz.gz")
+    assert len(a) == len(b) == 40
+    for x, y, z in zip(a, b, plain):
+        assert np.array_equal(x.positions, y.positions) and x.get_chemical_symbols() == y.get_chemical_symbols()
+        assert x.info == y.info and x.info["ligand"] == z.info["ligand"]
+        assert x.get_potential_energy() == y.get_potential_energy() == pytest.approx(z.get_potential_energy())
